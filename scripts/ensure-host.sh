@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Makes this machine able to run the lab: a Docker engine that answers, and the host tools the
+# image builds use (debootstrap, rsync, Debian's Go for the Kubernetes build). Idempotent; safe to
+# run on every invocation. Installs only from the package sources the machine already has.
+set -euo pipefail
+
+log() { printf '[ensure-host] %s\n' "$*" >&2; }
+
+need_root_debian() {
+  if [ "$(id -u)" != 0 ] || [ ! -f /etc/debian_version ]; then
+    log "missing: $1. Install it (Debian: apt-get install -y $2) and run again."
+    exit 1
+  fi
+}
+
+apt_updated=0
+apt_install() {
+  # apt-get update only once per run, and only when something is missing.
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_pkg() { # ensure_pkg COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  need_root_debian "$1" "$2"
+  apt_install "$2"
+}
+
+docker_answers() { timeout 10 docker version >/dev/null 2>&1; }
+
+ensure_docker() {
+  if docker_answers; then return 0; fi
+  if ! command -v dockerd >/dev/null 2>&1; then
+    need_root_debian "a Docker engine (dockerd)" "docker.io"
+    apt_install docker.io
+  fi
+  if docker_answers; then return 0; fi
+  need_root_debian "a running Docker engine" "docker.io"
+  log "starting dockerd (log: /var/log/dockerd.log)"
+  # No service manager in containers/sandboxes: start the engine ourselves, detached from this shell.
+  nohup setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker_answers && { log "dockerd is up"; return 0; }
+    sleep 1
+  done
+  log "dockerd did not answer within 60 s; last log lines:"
+  tail -n 20 /var/log/dockerd.log >&2 || true
+  exit 1
+}
+
+case "${1:-all}" in
+  docker) ensure_docker ;;
+  build-tools)
+    ensure_pkg debootstrap debootstrap
+    ensure_pkg rsync rsync
+    ;;
+  kubernetes-tools)
+    ensure_pkg go golang-go
+    ensure_pkg rsync rsync
+    ensure_pkg dpkg-source dpkg-dev
+    ensure_pkg gcc gcc
+    ;;
+  all)
+    ensure_docker
+    ensure_pkg debootstrap debootstrap
+    ensure_pkg rsync rsync
+    ;;
+  *) log "usage: $0 [docker|build-tools|kubernetes-tools|all]"; exit 2 ;;
+esac

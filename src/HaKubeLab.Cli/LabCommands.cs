@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using HaKubeLab.Rendering;
+using HaKubeLab.Runtime;
+using HaKubeLab.Topology;
+
+namespace HaKubeLab.Cli;
+
+/// <summary>The CLI's commands: thin wrappers over HaKubeLab.Lab's runtime, as the AppHost and tests use it.</summary>
+internal static class LabCommands
+{
+    private static readonly Option<FileInfo?> TopologyOption = new("--topology", "-t")
+    {
+        Description = "Topology YAML file (default: the runbook's three masters, VIP 192.168.100.190).",
+    };
+
+    private static readonly Option<string?> LabOption = new("--lab")
+    {
+        Description = "Lab name (default: the topology's name, 'hakubelab').",
+    };
+
+    public static IEnumerable<Command> All() => [Up(), Status(), Down(), Render()];
+
+    private static Command Up()
+    {
+        var retain = new Option<bool>("--retain") { Description = "Keep what was created when bring-up fails (for debugging); remove it later with 'down'." };
+        var cmd = new Command("up", "Build the images (cached), create the lab and return once VIP:port answers. Idempotent.") { TopologyOption, retain };
+        cmd.SetAction((parse, ct) => Run(async () =>
+        {
+            var topology = LoadTopology(parse);
+            var total = System.Diagnostics.Stopwatch.StartNew();
+            Console.WriteLine($"Lab '{topology.Name}': {topology.Nodes.Length} nodes on {topology.Subnet}, VIP {topology.Vip}:{topology.LoadBalancer.Port}");
+            var images = await Step("build images", () => LabImages.EnsureAsync(new Progress<string>(l => Console.WriteLine("       " + l)), ct));
+            using var docker = await DockerConnection.ConnectAsync(ct);
+            var runtime = new LabRuntime(docker, topology);
+            await runtime.UpAsync(images, new Progress<LabProgress>(Report), new LabRuntime.UpOptions(RemoveOnFailure: !parse.GetValue(retain)), ct);
+            var status = await runtime.StatusAsync(ct);
+            Console.WriteLine($"Lab '{topology.Name}' is up in {total.Elapsed.TotalSeconds:0.0} s. VIP {topology.Vip} is on {status.VipHolder ?? "no node"}; {topology.Vip}:{topology.LoadBalancer.Port} answers.");
+            Console.WriteLine($"Runbook files: {LabPaths.LabDir(topology.Name)}/nodes/<node>/etc. Next: ./hakubelab status, ./hakubelab down");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Status()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON: vip, vipHolder, nodes[{name, ip, state, sidecars}]." };
+        var cmd = new Command("status", "Show each node and sidecar container, its state, and which node holds the VIP.") { TopologyOption, LabOption, json };
+        cmd.SetAction((parse, ct) => Run(async () =>
+        {
+            var lab = LabName(parse);
+            using var docker = await DockerConnection.ConnectAsync(ct);
+            var status = await LabRuntime.StatusAsync(docker, lab, ct);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(status, JsonOptions));
+                return status.Exists ? 0 : 3;
+            }
+            if (!status.Exists)
+            {
+                Console.WriteLine($"Lab '{lab}' does not exist. Bring it up with: ./hakubelab up");
+                return 3;
+            }
+            Console.WriteLine($"Lab '{lab}'  subnet {status.Subnet}  VIP {status.Vip}:{status.LoadBalancerPort}  holder: {status.VipHolder ?? "none"}  load balancer answers: {(status.LoadBalancerAnswers == true ? "yes" : "no")}");
+            Console.WriteLine($"{"NODE",-6} {"IP",-16} {"NODE STATE",-11} {"HAPROXY",-9} {"KEEPALIVED",-11} VIP");
+            foreach (var n in status.Nodes)
+            {
+                string Of(string role) => n.Sidecars.FirstOrDefault(s => s.Name == role)?.State ?? "missing";
+                Console.WriteLine($"{n.Name,-6} {n.Ip,-16} {n.State,-11} {Of("haproxy"),-9} {Of("keepalived"),-11} {(n.HoldsVip ? "<- holds VIP" : "")}");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Down()
+    {
+        var cmd = new Command("down", "Remove every container, network and volume carrying the lab's label, and its files. Works after a crashed or interrupted 'up'.") { TopologyOption, LabOption };
+        cmd.SetAction((parse, ct) => Run(async () =>
+        {
+            var lab = LabName(parse);
+            using var docker = await DockerConnection.ConnectAsync(ct);
+            var removed = await LabRuntime.DownAsync(docker, lab, ct);
+            Console.WriteLine($"Lab '{lab}' removed: {removed.Containers} containers, {removed.Networks} networks, {removed.Volumes} volumes{(removed.StateDirRemoved ? ", its files" : "")}.");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Render()
+    {
+        var outDir = new Option<DirectoryInfo?>("--out", "-o") { Description = "Folder to write into (default: ./rendered/<lab>)." };
+        var cmd = new Command("render", "Write the runbook's files for each node (haproxy.cfg, keepalived.conf) without starting anything.") { TopologyOption, outDir };
+        cmd.SetAction(parse => Run(() =>
+        {
+            var topology = LoadTopology(parse);
+            var dir = parse.GetValue(outDir)?.FullName ?? Path.Combine(Directory.GetCurrentDirectory(), "rendered", topology.Name);
+            var secretFile = Path.Combine(LabPaths.LabDir(topology.Name), "secrets", "vrrp-auth-pass");
+            // Reuse a running lab's secret so the rendered files match it; otherwise a fresh one, never a fixed string.
+            var secrets = File.Exists(secretFile) ? new LabSecrets(File.ReadAllText(secretFile).Trim()) : LabSecrets.Generate();
+            foreach (var node in topology.Nodes)
+                foreach (var file in RunbookFiles.ForNode(topology, node, secrets))
+                {
+                    var path = Path.Combine(dir, node.Name, file.NodePath.TrimStart('/'));
+                    LabPaths.WriteAtomically(path, file.Content);
+                    Console.WriteLine($"{path}  ({file.Description})");
+                }
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
+    private static LabTopology LoadTopology(ParseResult parse) =>
+        parse.GetValue(TopologyOption) is { } file ? TopologyLoader.LoadFile(file.FullName) : LabTopology.Default;
+
+    private static string LabName(ParseResult parse) => parse.GetValue(LabOption) ?? LoadTopology(parse).Name;
+
+    private static async Task<T> Step<T>(string name, Func<Task<T>> body)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Console.WriteLine($"[ .. ] {name}");
+        var result = await body();
+        Console.WriteLine($"[ ok ] {name} ({clock.Elapsed.TotalSeconds:0.0} s)");
+        return result;
+    }
+
+    private static void Report(LabProgress p) =>
+        Console.WriteLine(!p.Done ? $"[ .. ] {p.Action}{(p.Detail.Length > 0 ? $"  {p.Detail}" : "")}"
+            : p.Failed ? $"[FAIL] {p.Action} ({p.Elapsed.TotalSeconds:0.0} s): {p.Detail}"
+            : $"[ ok ] {p.Action} ({p.Elapsed.TotalSeconds:0.0} s)");
+
+    /// <summary>Maps known failures to a clear message and an exit code; bad input is 2, anything else 1.</summary>
+    private static async Task<int> Run(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (TopologyException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        catch (Exception e) when (e is DockerUnavailableException or ImageBuildException or LabException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("Interrupted; anything the interrupted 'up' created has been removed ('./hakubelab down' removes a lab at any time).");
+            return 130;
+        }
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+}

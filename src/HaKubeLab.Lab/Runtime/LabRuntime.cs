@@ -1,0 +1,317 @@
+using System.Net;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using HaKubeLab.Rendering;
+using HaKubeLab.Topology;
+
+namespace HaKubeLab.Runtime;
+
+/// <summary>Raised when the lab cannot be brought up; the message says what failed and what to do.</summary>
+public sealed class LabException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The lab runtime: creates, inspects and removes a lab through the Docker API. The CLI, the AppHost
+/// and the tests all call this one class. Every object it creates carries the label
+/// <c>io.hakubelab.lab=&lt;name&gt;</c>, so <see cref="DownAsync"/> finds all of it.
+/// </summary>
+public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
+{
+    public IDockerClient Docker { get; } = docker;
+    public LabTopology Topology { get; } = TopologyValidator.EnsureValid(topology);
+
+    /// <summary>Options for <see cref="UpAsync"/>.</summary>
+    /// <param name="RemoveOnFailure">When the lab did not exist before, remove what was created if bring-up fails or is cancelled.</param>
+    public sealed record UpOptions(bool RemoveOnFailure = true, TimeSpan? VipDeadline = null);
+
+    /// <summary>
+    /// Brings the lab up and returns once a TCP connect to VIP:load-balancer-port succeeds. Idempotent:
+    /// objects whose configuration is unchanged are kept as they are.
+    /// </summary>
+    public async Task<TimeSpan> UpAsync(LabImageSet images, IProgress<LabProgress>? progress = null, UpOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        options ??= new UpOptions();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var existedBefore = (await ListAsync(cancellationToken).ConfigureAwait(false)).Any()
+                            || await FindNetworkAsync(cancellationToken).ConfigureAwait(false) is not null;
+        var actions = new LabActions(progress);
+        try
+        {
+            var secrets = LoadOrCreateSecrets();
+            var files = await actions.RunAsync("write runbook files", _ => Task.FromResult(WriteRunbookFiles(secrets)), LabPaths.LabDir(Topology.Name)).ConfigureAwait(false);
+            await actions.RunAsync("create network", _ => EnsureNetworkAsync(cancellationToken), $"{LabNames.Network(Topology.Name)} {Topology.Subnet}").ConfigureAwait(false);
+
+            var security = ContainerSpecs.NodeSecurity.Detect();
+            var recreatedNodes = new HashSet<string>();
+            foreach (var node in Topology.Nodes)
+            {
+                await actions.RunAsync($"start node {node.Name}", async _ =>
+                {
+                    await EnsureVolumeAsync(node, cancellationToken).ConfigureAwait(false);
+                    if (await EnsureContainerAsync(ContainerSpecs.Node(Topology, node, images, security), cancellationToken).ConfigureAwait(false))
+                        recreatedNodes.Add(node.Name);
+                    await WaitForInitAsync(node, cancellationToken).ConfigureAwait(false);
+                }, $"{node.Ip}{(security.Privileged ? " privileged" : " cap-add ALL")}").ConfigureAwait(false);
+            }
+
+            // Sidecars share the node's network namespace: a recreated node needs recreated sidecars.
+            foreach (var node in Topology.Nodes)
+            {
+                var cfg = files[node.Name];
+                await actions.RunAsync($"start haproxy {node.Name}", _ =>
+                    EnsureContainerAsync(ContainerSpecs.Haproxy(Topology, node, images, cfg[RunbookFiles.HaproxyConfigPath]), cancellationToken, force: recreatedNodes.Contains(node.Name))).ConfigureAwait(false);
+            }
+
+            // keepalived in node order, so the runbook's MASTER is up first and takes the VIP, as on real hosts brought up in order.
+            foreach (var node in Topology.Nodes)
+            {
+                var cfg = files[node.Name];
+                await actions.RunAsync($"start keepalived {node.Name}", async _ =>
+                {
+                    var changed = await EnsureContainerAsync(ContainerSpecs.Keepalived(Topology, node, images, cfg[RunbookFiles.KeepalivedConfigPath]), cancellationToken, force: recreatedNodes.Contains(node.Name)).ConfigureAwait(false);
+                    if (changed && node.State == VrrpState.Master)
+                        await WaitUntilAsync(async () => await VipHolderAsync(cancellationToken).ConfigureAwait(false) is not null, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+            }
+
+            var deadline = options.VipDeadline ?? TimeSpan.FromSeconds(60);
+            await actions.RunAsync("wait for VIP", async _ =>
+            {
+                var took = await TcpProbe.WaitForAsync(Topology.Vip, Topology.LoadBalancer.Port, deadline, cancellationToken).ConfigureAwait(false);
+                if (took is null)
+                {
+                    var status = await StatusAsync(cancellationToken).ConfigureAwait(false);
+                    throw new LabException($"{Topology.Vip}:{Topology.LoadBalancer.Port} did not answer within {deadline.TotalSeconds:0} s (VIP holder: {status.VipHolder ?? "none"}). " +
+                        $"See the keepalived logs: docker logs {LabNames.Container(Topology.Name, Topology.Nodes[0].Name, LabRole.Keepalived)}");
+                }
+            }, $"{Topology.Vip}:{Topology.LoadBalancer.Port}").ConfigureAwait(false);
+            return clock.Elapsed;
+        }
+        catch (Exception) when (options.RemoveOnFailure && !existedBefore)
+        {
+            // Nothing half-made is left behind: remove by label, even when cancelled (Ctrl-C).
+            await DownAsync(Docker, Topology.Name, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Renders and writes every node's runbook files into the lab's host folder; returns path -> text per node.</summary>
+    public Dictionary<string, Dictionary<string, string>> WriteRunbookFiles(LabSecrets secrets)
+    {
+        var result = new Dictionary<string, Dictionary<string, string>>();
+        foreach (var node in Topology.Nodes)
+        {
+            var files = RunbookFiles.ForNode(Topology, node, secrets);
+            foreach (var f in files)
+                LabPaths.WriteAtomically(LabPaths.HostPathOf(Topology.Name, node.Name, f.NodePath), f.Content);
+            result[node.Name] = files.ToDictionary(f => f.NodePath, f => f.Content);
+        }
+        return result;
+    }
+
+    /// <summary>The lab's secrets, generated at first bring-up and kept (mode 0600) until <c>down</c>.</summary>
+    public LabSecrets LoadOrCreateSecrets()
+    {
+        var path = Path.Combine(LabPaths.LabDir(Topology.Name), "secrets", "vrrp-auth-pass");
+        if (File.Exists(path)) return new LabSecrets(File.ReadAllText(path).Trim());
+        var secrets = LabSecrets.Generate();
+        LabPaths.WriteAtomically(path, secrets.VrrpAuthPass + "\n", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return secrets;
+    }
+
+    private async Task<NetworkResponse?> FindNetworkAsync(CancellationToken ct)
+    {
+        var networks = await Docker.Networks.ListNetworksAsync(new NetworksListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["name"] = new Dictionary<string, bool> { [LabNames.Network(Topology.Name)] = true } },
+        }, ct).ConfigureAwait(false);
+        return networks.FirstOrDefault(n => n.Name == LabNames.Network(Topology.Name));
+    }
+
+    private async Task EnsureNetworkAsync(CancellationToken ct)
+    {
+        var wanted = ContainerSpecs.Network(Topology);
+        var existing = await FindNetworkAsync(ct).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            if (existing.Labels.Label(LabLabels.Lab) != Topology.Name)
+                throw new LabException($"A Docker network named '{existing.Name}' exists and is not this lab's. Remove it or choose another lab name (topology key 'name').");
+            if (existing.Labels.Label(LabLabels.ConfigHash) == wanted.Labels[LabLabels.ConfigHash]) return;
+            throw new LabException($"Lab '{Topology.Name}' exists with another subnet ({existing.Labels.Label("io.hakubelab.subnet")}). Run './hakubelab down' first to change 'subnet'.");
+        }
+        var all = await Docker.Networks.ListNetworksAsync(new NetworksListParameters(), ct).ConfigureAwait(false);
+        foreach (var n in all)
+            foreach (var cfg in n.IPAM?.Config ?? [])
+                if (IPNetwork.TryParse(cfg.Subnet ?? "", out var other) && other.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && IpMath.Overlaps(other, Topology.Subnet))
+                    throw new LabException($"subnet: {Topology.Subnet} overlaps Docker network '{n.Name}' ({other}). Fix: set another 'subnet' (and vip, node ips) in the topology, or remove that network.");
+        await Docker.Networks.CreateNetworkAsync(wanted, ct).ConfigureAwait(false);
+    }
+
+    private async Task EnsureVolumeAsync(NodeSpec node, CancellationToken ct)
+    {
+        try
+        {
+            await Docker.Volumes.InspectAsync(LabNames.VarVolume(Topology.Name, node.Name), ct).ConfigureAwait(false);
+        }
+        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            await Docker.Volumes.CreateAsync(ContainerSpecs.VarVolume(Topology, node), ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Creates and starts a container unless one with the same config hash runs already. Returns true when it (re)created it.</summary>
+    private async Task<bool> EnsureContainerAsync(CreateContainerParameters wanted, CancellationToken ct, bool force = false)
+    {
+        ContainerInspectResponse? existing = null;
+        try
+        {
+            existing = await Docker.Containers.InspectContainerAsync(wanted.Name, ct).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException) { }
+
+        if (existing is not null)
+        {
+            if (existing.Config.Labels.Label(LabLabels.Lab) != Topology.Name)
+                throw new LabException($"A container named '{wanted.Name}' exists and is not this lab's. Remove it or choose another lab name (topology key 'name').");
+            var same = existing.Config.Labels.Label(LabLabels.ConfigHash) == wanted.Labels[LabLabels.ConfigHash];
+            if (same && !force)
+            {
+                if (existing.State.Paused) await Docker.Containers.UnpauseContainerAsync(existing.ID, ct).ConfigureAwait(false);
+                else if (!existing.State.Running) await Docker.Containers.StartContainerAsync(existing.ID, new ContainerStartParameters(), ct).ConfigureAwait(false);
+                return !existing.State.Running;
+            }
+            await Docker.Containers.RemoveContainerAsync(existing.ID, new ContainerRemoveParameters { Force = true }, ct).ConfigureAwait(false);
+        }
+
+        var created = await Docker.Containers.CreateContainerAsync(wanted, ct).ConfigureAwait(false);
+        await Docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Waits until systemd in the node reports running or degraded (a unit failed, the system still works).</summary>
+    private async Task WaitForInitAsync(NodeSpec node, CancellationToken ct)
+    {
+        var container = LabNames.Container(Topology.Name, node.Name, LabRole.Node);
+        string last = "";
+        var ok = await WaitUntilAsync(async () =>
+        {
+            var inspect = await Docker.Containers.InspectContainerAsync(container, ct).ConfigureAwait(false);
+            if (!inspect.State.Running)
+                throw new LabException($"Node {node.Name} stopped during start (exit code {inspect.State.ExitCode}). See: docker logs {container}");
+            var r = await DockerExec.RunAsync(Docker, container, ["systemctl", "is-system-running"], ct).ConfigureAwait(false);
+            last = r.Stdout.Trim();
+            return last is "running" or "degraded";
+        }, TimeSpan.FromSeconds(90), ct).ConfigureAwait(false);
+        if (!ok) throw new LabException($"systemd in node {node.Name} did not finish starting within 90 s (state '{last}'). See: docker exec {container} systemctl --failed");
+    }
+
+    private static async Task<bool> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan deadline, CancellationToken ct)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < deadline)
+        {
+            if (await condition().ConfigureAwait(false)) return true;
+            await Task.Delay(200, ct).ConfigureAwait(false);
+        }
+        return false;
+    }
+
+    /// <summary>Every container of this lab.</summary>
+    public Task<IList<ContainerListResponse>> ListAsync(CancellationToken ct) => ListContainersAsync(Docker, Topology.Name, ct);
+
+    private static Task<IList<ContainerListResponse>> ListContainersAsync(IDockerClient docker, string? lab, CancellationToken ct) =>
+        docker.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [lab is null ? LabLabels.Lab : $"{LabLabels.Lab}={lab}"] = true } },
+        }, ct);
+
+    /// <summary>The node whose interface carries the VIP, read from each node's interfaces; null when none does.</summary>
+    public async Task<string?> VipHolderAsync(CancellationToken ct)
+    {
+        var holders = await VipHoldersAsync(Docker, Topology.Name, Topology.Nodes.Select(n => n.Name), Topology.Vip.ToString(), Topology.Keepalived.Interface, ct).ConfigureAwait(false);
+        return holders.FirstOrDefault();
+    }
+
+    private static async Task<List<string>> VipHoldersAsync(IDockerClient docker, string lab, IEnumerable<string> nodes, string vip, string iface, CancellationToken ct)
+    {
+        var holders = new List<string>();
+        foreach (var node in nodes)
+        {
+            try
+            {
+                var r = await DockerExec.RunAsync(docker, LabNames.Container(lab, node, LabRole.Node), ["ip", "-4", "-o", "addr", "show", "dev", iface], ct).ConfigureAwait(false);
+                if (r.Succeeded && r.Stdout.Contains($" {vip}/", StringComparison.Ordinal)) holders.Add(node);
+            }
+            catch (DockerApiException) { /* stopped, paused or missing: cannot hold a reachable VIP */ }
+        }
+        return holders;
+    }
+
+    /// <summary>The lab as Docker sees it now.</summary>
+    public Task<LabStatus> StatusAsync(CancellationToken ct) => StatusAsync(Docker, Topology.Name, ct);
+
+    /// <summary>Status of lab <paramref name="lab"/> from Docker alone (labels), without its topology file.</summary>
+    public static async Task<LabStatus> StatusAsync(IDockerClient docker, string lab, CancellationToken ct)
+    {
+        var containers = await ListContainersAsync(docker, lab, ct).ConfigureAwait(false);
+        var networks = await docker.Networks.ListNetworksAsync(new NetworksListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={lab}"] = true } },
+        }, ct).ConfigureAwait(false);
+        var net = networks.FirstOrDefault();
+        var vip = net?.Labels.Label("io.hakubelab.vip");
+        var port = int.TryParse(net?.Labels.Label("io.hakubelab.lb-port"), out var p) ? p : (int?)null;
+
+        string Name(ContainerListResponse c) => c.Names.FirstOrDefault()?.TrimStart('/') ?? c.ID[..12];
+        var byNode = containers.Where(c => c.Labels.ContainsKey(LabLabels.Node)).GroupBy(c => c.Labels[LabLabels.Node]).OrderBy(g => g.Key, StringComparer.Ordinal);
+        var holders = vip is null ? [] : await VipHoldersAsync(docker, lab, byNode.Select(g => g.Key), vip, "eth0", ct).ConfigureAwait(false);
+        var nodes = new List<NodeStatus>();
+        foreach (var group in byNode)
+        {
+            var node = group.FirstOrDefault(c => c.Labels[LabLabels.Role] == "node");
+            var sidecars = group.Where(c => c.Labels[LabLabels.Role] != "node")
+                .OrderBy(c => c.Labels[LabLabels.Role], StringComparer.Ordinal)
+                .Select(c => new PartStatus(c.Labels[LabLabels.Role], Name(c), c.State)).ToList();
+            nodes.Add(new NodeStatus(group.Key, node?.Labels.Label("io.hakubelab.ip") ?? "", node?.State ?? "missing", sidecars, holders.Contains(group.Key)));
+        }
+        bool? answers = vip is not null && port is not null && IPAddress.TryParse(vip, out var vipAddress)
+            ? await TcpProbe.ConnectAsync(vipAddress, port.Value, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false)
+            : null;
+        return new LabStatus(lab, net?.Labels.Label("io.hakubelab.subnet"), vip, port, holders.Count == 1 ? holders[0] : null, answers, nodes);
+    }
+
+    /// <summary>Removes every container, network and volume labelled with <paramref name="lab"/>, and the lab's host folder.</summary>
+    public static async Task<TeardownResult> DownAsync(IDockerClient docker, string lab, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(lab);
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={lab}"] = true } };
+        var containers = await ListContainersAsync(docker, lab, ct).ConfigureAwait(false);
+        // Sidecars first: they live in their node's network namespace.
+        foreach (var c in containers.OrderBy(c => c.Labels.Label(LabLabels.Role) == "node" ? 1 : 0))
+        {
+            try { await docker.Containers.RemoveContainerAsync(c.ID, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, ct).ConfigureAwait(false); }
+            catch (DockerContainerNotFoundException) { }
+        }
+        var networks = await docker.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }, ct).ConfigureAwait(false);
+        foreach (var n in networks)
+        {
+            try { await docker.Networks.DeleteNetworkAsync(n.ID, ct).ConfigureAwait(false); }
+            catch (DockerNetworkNotFoundException) { }
+        }
+        var volumes = await docker.Volumes.ListAsync(new VolumesListParameters { Filters = filter }, ct).ConfigureAwait(false);
+        foreach (var v in volumes.Volumes ?? [])
+        {
+            try { await docker.Volumes.RemoveAsync(v.Name, force: true, ct).ConfigureAwait(false); }
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound) { }
+        }
+        var dir = LabPaths.LabDir(lab);
+        var removedDir = Directory.Exists(dir);
+        if (removedDir) Directory.Delete(dir, recursive: true);
+        return new TeardownResult(containers.Count, networks.Count, volumes.Volumes?.Count ?? 0, removedDir);
+    }
+
+    /// <summary>Sends SIGKILL to one part of one node (the chaos runner's node and sidecar kill).</summary>
+    public Task KillAsync(string node, LabRole role, CancellationToken ct) =>
+        Docker.Containers.KillContainerAsync(LabNames.Container(Topology.Name, Topology.Node(node).Name, role), new ContainerKillParameters { Signal = "SIGKILL" }, ct);
+}

@@ -1,0 +1,25 @@
+using System.Text.Json.Serialization;
+
+namespace HaKubeLab.Runtime;
+
+/// <summary>A container of the lab and its Docker state (running, exited, paused, missing).</summary>
+public sealed record PartStatus(string Name, string Container, string State);
+
+/// <summary>One node: its address, its container's state, its sidecars, and whether it carries the VIP.</summary>
+public sealed record NodeStatus(string Name, string Ip, string State, IReadOnlyList<PartStatus> Sidecars, bool HoldsVip);
+
+/// <summary>What <c>status</c> shows; the JSON form is read by scripts and CI.</summary>
+public sealed record LabStatus(
+    string Lab,
+    string? Subnet,
+    string? Vip,
+    int? LoadBalancerPort,
+    [property: JsonPropertyName("vipHolder")] string? VipHolder,
+    bool? LoadBalancerAnswers,
+    IReadOnlyList<NodeStatus> Nodes)
+{
+    public bool Exists => Nodes.Count > 0 || Subnet is not null;
+}
+
+/// <summary>What <c>down</c> removed.</summary>
+public sealed record TeardownResult(int Containers, int Networks, int Volumes, bool StateDirRemoved);

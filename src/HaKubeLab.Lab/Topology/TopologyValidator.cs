@@ -1,0 +1,114 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace HaKubeLab.Topology;
+
+/// <summary>
+/// Checks a topology before anything is created. The VIP must lie inside the lab subnet: a packet
+/// to an address outside every local subnet would leave the machine through the default route.
+/// </summary>
+public static partial class TopologyValidator
+{
+    /// <summary>VRRP PASS authentication carries at most 8 characters; keepalived truncates longer ones.</summary>
+    public const int MaxAuthPassLength = 8;
+
+    [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")]
+    private static partial Regex DnsLabel();
+
+    /// <summary>Every error in <paramref name="topology"/>; empty when it is valid.</summary>
+    /// <param name="lineOf">Maps a field path to its line in the source file, when there is one.</param>
+    public static IReadOnlyList<TopologyError> Validate(LabTopology topology, Func<string, int?>? lineOf = null, string? file = null)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        var errors = new List<TopologyError>();
+        void Error(string field, string problem, string fix) => errors.Add(new(field, problem, fix, file, lineOf?.Invoke(field)));
+
+        if (!DnsLabel().IsMatch(topology.Name))
+            Error("name", $"'{topology.Name}' is not a valid lab name.", "use 1-40 lower-case letters, digits and '-', starting and ending with a letter or digit (e.g. hakubelab).");
+
+        var subnet = topology.Subnet;
+        if (subnet.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            Error("subnet", $"{subnet} is not IPv4.", "use an IPv4 CIDR such as 192.168.100.0/24.");
+        else if (subnet.PrefixLength is < 16 or > 29)
+            Error("subnet", $"prefix /{subnet.PrefixLength} is outside /16../29.", "use a subnet between /16 and /29, e.g. 192.168.100.0/24.");
+        else if (IPAddress.IsLoopback(subnet.BaseAddress))
+            Error("subnet", $"{subnet} is a loopback range.", "use a private range such as 192.168.100.0/24.");
+
+        if (!subnet.Contains(topology.Vip))
+            Error("vip", $"{topology.Vip} is outside the lab subnet {subnet}; traffic to it would leave the machine through the default route.", $"pick a free address inside {subnet}.");
+        else if (IpMath.IsNetworkOrBroadcast(topology.Vip, subnet) || topology.Vip.Equals(topology.Gateway))
+            Error("vip", $"{topology.Vip} is the network, broadcast or gateway address of {subnet}.", "pick an unused host address, not .0, .1 or the broadcast address.");
+
+        if (topology.Nodes.Length < 2)
+            Error("nodes", $"{topology.Nodes.Length} node(s) given; VRRP failover needs at least 2.", "list at least two nodes (the runbook uses three: m01-m03).");
+
+        var names = new HashSet<string>();
+        var ips = new Dictionary<IPAddress, string>();
+        for (var i = 0; i < topology.Nodes.Length; i++)
+        {
+            var node = topology.Nodes[i];
+            var at = $"nodes[{i}]";
+            if (!DnsLabel().IsMatch(node.Name))
+                Error($"{at}.name", $"'{node.Name}' is not a valid node name.", "use lower-case letters, digits and '-', e.g. m01.");
+            else if (!names.Add(node.Name))
+                Error($"{at}.name", $"'{node.Name}' is used by more than one node.", "give every node its own name.");
+
+            if (!subnet.Contains(node.Ip))
+                Error($"{at}.ip", $"{node.Ip} is outside the lab subnet {subnet}.", $"pick an address inside {subnet}.");
+            else if (IpMath.IsNetworkOrBroadcast(node.Ip, subnet) || node.Ip.Equals(topology.Gateway))
+                Error($"{at}.ip", $"{node.Ip} is the network, broadcast or gateway address of {subnet}.", "pick an unused host address.");
+            if (node.Ip.Equals(topology.Vip))
+                Error($"{at}.ip", $"{node.Ip} is also the VIP; the VIP must be an address no node owns.", "give the node or the VIP another address.");
+            else if (ips.TryGetValue(node.Ip, out var other))
+                Error($"{at}.ip", $"{node.Ip} is already used by {other}.", "give every node its own address.");
+            else
+                ips[node.Ip] = node.Name;
+
+            if (node.Priority is < 1 or > 254)
+                Error($"{at}.priority", $"{node.Priority} is outside VRRP's 1..254.", "use a priority from 1 to 254 (the runbook uses 100).");
+        }
+
+        CheckPort(topology.LoadBalancer.Port, "loadBalancer.port", Error);
+        CheckPort(topology.Kubernetes.ApiServerPort, "kubernetes.apiServerPort", Error);
+        if (topology.LoadBalancer.Port == topology.Kubernetes.ApiServerPort)
+            Error("loadBalancer.port", $"haproxy and the apiserver would both bind {topology.LoadBalancer.Port} on every node.", "use another port for haproxy (the runbook uses 9443).");
+
+        var k = topology.Keepalived;
+        if (k.VirtualRouterId is < 1 or > 255)
+            Error("keepalived.virtualRouterId", $"{k.VirtualRouterId} is outside 1..255.", "use a virtual router id from 1 to 255 (the runbook uses 51).");
+        if (k.AdvertInterval is < 1 or > 255)
+            Error("keepalived.advertInterval", $"{k.AdvertInterval} s is outside 1..255.", "use whole seconds from 1 to 255.");
+        if (k.CheckInterval is < 1 or > 3600)
+            Error("keepalived.checkInterval", $"{k.CheckInterval} s is outside 1..3600.", "use whole seconds, e.g. 2.");
+        if (k.Weight is < -253 or > 253)
+            Error("keepalived.weight", $"{k.Weight} is outside -253..253.", "use a weight from -253 to 253.");
+        if (k.Fall < 1) Error("keepalived.fall", $"{k.Fall} must be at least 1.", "use 1 or more.");
+        if (k.Rise < 1) Error("keepalived.rise", $"{k.Rise} must be at least 1.", "use 1 or more.");
+        if (string.IsNullOrWhiteSpace(k.Interface))
+            Error("keepalived.interface", "is empty.", "name the node interface on the lab network (eth0).");
+        if (k.AuthPass is { } pass && (pass.Length is 0 or > MaxAuthPassLength || pass.Any(char.IsWhiteSpace)))
+            Error("keepalived.authPass", $"must be 1-{MaxAuthPassLength} characters without spaces (VRRP PASS authentication carries 8).", "shorten it, or leave it out to have one generated per lab.");
+
+        var kube = topology.Kubernetes;
+        if (IpMath.Overlaps(kube.PodSubnet, kube.ServiceSubnet))
+            Error("kubernetes.podSubnet", $"{kube.PodSubnet} overlaps the service subnet {kube.ServiceSubnet}.", "use disjoint ranges (runbook: pods 172.18.0.0/16, services 172.19.0.0/16).");
+        if (IpMath.Overlaps(kube.PodSubnet, subnet))
+            Error("kubernetes.podSubnet", $"{kube.PodSubnet} overlaps the lab subnet {subnet}.", "use a pod range apart from the node network.");
+        if (IpMath.Overlaps(kube.ServiceSubnet, subnet))
+            Error("kubernetes.serviceSubnet", $"{kube.ServiceSubnet} overlaps the lab subnet {subnet}.", "use a service range apart from the node network.");
+        return errors;
+    }
+
+    /// <summary>Throws <see cref="TopologyException"/> listing every error, or returns the topology unchanged.</summary>
+    public static LabTopology EnsureValid(LabTopology topology)
+    {
+        var errors = Validate(topology);
+        return errors.Count == 0 ? topology : throw new TopologyException(errors);
+    }
+
+    private static void CheckPort(int port, string field, Action<string, string, string> error)
+    {
+        if (port is < 1 or > 65535)
+            error(field, $"{port} is not a TCP port.", "use a port from 1 to 65535.");
+    }
+}

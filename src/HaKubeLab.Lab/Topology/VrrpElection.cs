@@ -1,0 +1,123 @@
+using System.Collections.Immutable;
+
+namespace HaKubeLab.Topology;
+
+/// <summary>What is up on one node, as the election sees it.</summary>
+public sealed record NodeCondition(bool NodeUp = true, bool KeepalivedUp = true, bool HaproxyUp = true)
+{
+    public static NodeCondition Healthy { get; } = new();
+
+    /// <summary>The runbook's track script checks that something listens on the load-balancer port, i.e. haproxy runs.</summary>
+    public bool TrackScriptPasses => NodeUp && HaproxyUp;
+
+    /// <summary>A node takes part in VRRP only while its keepalived runs.</summary>
+    public bool InElection => NodeUp && KeepalivedUp;
+}
+
+/// <summary>Who holds the VIP after an event, and why.</summary>
+/// <param name="Holder">The node expected to hold the VIP; null when no node can, or when several tie (see <paramref name="PossibleHolders"/>).</param>
+/// <param name="PossibleHolders">Every node that may end up holding it (more than one only on a priority tie).</param>
+/// <param name="EffectivePriorities">Priority after the track script's weight, per node taking part.</param>
+/// <param name="LoadBalancerAnswers">Whether a TCP connect to VIP:load-balancer-port succeeds (the holder's haproxy runs).</param>
+public sealed record ElectionOutcome(
+    string? Holder,
+    ImmutableArray<string> PossibleHolders,
+    ImmutableDictionary<string, int> EffectivePriorities,
+    bool LoadBalancerAnswers,
+    string Reason);
+
+/// <summary>
+/// VRRP election math as keepalived applies it: effective priority = priority + weight while the
+/// track script passes (positive weight) or fails (negative weight); a backup takes the VIP from a
+/// live master only when its priority is strictly higher and it may preempt; keepalived clears
+/// <c>nopreempt</c> on an instance whose initial state is MASTER.
+/// </summary>
+public static class VrrpElection
+{
+    public static int EffectivePriority(LabTopology topology, NodeSpec node, NodeCondition condition)
+    {
+        var w = topology.Keepalived.Weight;
+        var bonus = w > 0 ? (condition.TrackScriptPasses ? w : 0) : (condition.TrackScriptPasses ? 0 : w);
+        return Math.Clamp(node.Priority + bonus, 1, 254);
+    }
+
+    /// <summary>keepalived ignores <c>nopreempt</c> when the initial state is MASTER ("nopreempt will not work with initial state MASTER - clearing").</summary>
+    public static bool MayPreempt(LabTopology topology, NodeSpec node) => !topology.Keepalived.Nopreempt || node.State == VrrpState.Master;
+
+    /// <summary>With weight 0 a failing track script puts the instance in FAULT: it gives up the VIP and cannot take it.</summary>
+    private static bool Eligible(LabTopology topology, NodeCondition c) =>
+        c.InElection && (topology.Keepalived.Weight != 0 || c.TrackScriptPasses);
+
+    /// <summary>The holder once the lab has settled after <c>up</c>, keepalived started in node order, everything healthy.</summary>
+    public static ElectionOutcome Initial(LabTopology topology)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        var first = topology.Nodes.FirstOrDefault(n => n.State == VrrpState.Master);
+        var healthy = topology.Nodes.ToDictionary(n => n.Name, _ => NodeCondition.Healthy);
+        if (first is null)
+            return Elect(topology, healthy, topology.Nodes, "no node starts as MASTER: after the master-down interval the highest priority takes the VIP");
+        var after = After(topology, first.Name, healthy);
+        return after.Holder == first.Name
+            ? after with { Reason = $"{first.Name} starts in state MASTER and takes the VIP at once; no backup has a higher priority that may preempt it" }
+            : after;
+    }
+
+    /// <summary>The holder after the conditions change while <paramref name="currentHolder"/> holds the VIP.</summary>
+    /// <param name="conditions">Per node name; nodes not listed are healthy.</param>
+    public static ElectionOutcome After(LabTopology topology, string currentHolder, IReadOnlyDictionary<string, NodeCondition> conditions)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(conditions);
+        var holder = topology.Node(currentHolder);
+        NodeCondition Cond(NodeSpec n) => conditions.GetValueOrDefault(n.Name, NodeCondition.Healthy);
+
+        if (!Eligible(topology, Cond(holder)))
+        {
+            var why = !Cond(holder).NodeUp ? "is down" : !Cond(holder).KeepalivedUp ? "has no keepalived running" : "is in FAULT (track script failed, weight 0)";
+            return Elect(topology, conditions, topology.Nodes.Where(n => n != holder),
+                $"{holder.Name} {why}: its adverts stop and, after the master-down interval, the highest remaining priority takes the VIP");
+        }
+
+        var holderPriority = EffectivePriority(topology, holder, Cond(holder));
+        var challengers = topology.Nodes
+            .Where(n => n != holder && Eligible(topology, Cond(n)) && EffectivePriority(topology, n, Cond(n)) > holderPriority)
+            .ToList();
+        var preempting = challengers.Where(n => MayPreempt(topology, n)).ToList();
+        if (preempting.Count > 0)
+            return Elect(topology, conditions, preempting,
+                $"{holder.Name} drops to priority {holderPriority}; {string.Join(", ", preempting.Select(n => n.Name))} may preempt with a higher priority and takes the VIP");
+
+        var reason = challengers.Count > 0
+            ? $"{holder.Name} keeps the VIP at priority {holderPriority}: {string.Join(", ", challengers.Select(n => n.Name))} have a higher priority but nopreempt stops them from taking it"
+            : $"{holder.Name} keeps the VIP: no other node has a higher priority ({holderPriority})";
+        return Outcome(topology, conditions, [holder], reason);
+    }
+
+    private static ElectionOutcome Elect(LabTopology topology, IReadOnlyDictionary<string, NodeCondition> conditions, IEnumerable<NodeSpec> candidates, string reason)
+    {
+        NodeCondition Cond(NodeSpec n) => conditions.GetValueOrDefault(n.Name, NodeCondition.Healthy);
+        var eligible = candidates.Where(n => Eligible(topology, Cond(n))).ToList();
+        if (eligible.Count == 0)
+            return Outcome(topology, conditions, [], reason + "; but no node is left to take it: the VIP is gone");
+        var best = eligible.Max(n => EffectivePriority(topology, n, Cond(n)));
+        var top = eligible.Where(n => EffectivePriority(topology, n, Cond(n)) == best).ToList();
+        if (top.Count > 1)
+            reason += $" ({string.Join(" and ", top.Select(n => n.Name))} tie at priority {best}: whichever master-down timer fires first wins, on a collision the higher IP)";
+        return Outcome(topology, conditions, top, reason);
+    }
+
+    private static ElectionOutcome Outcome(LabTopology topology, IReadOnlyDictionary<string, NodeCondition> conditions, IReadOnlyList<NodeSpec> possible, string reason)
+    {
+        NodeCondition Cond(NodeSpec n) => conditions.GetValueOrDefault(n.Name, NodeCondition.Healthy);
+        var priorities = topology.Nodes.Where(n => Cond(n).InElection)
+            .ToImmutableDictionary(n => n.Name, n => EffectivePriority(topology, n, Cond(n)));
+        var holder = possible.Count == 1 ? possible[0] : null;
+        // On a tie the VIP lands on one of them; the load balancer answers if every candidate's haproxy runs.
+        var answers = possible.Count > 0 && possible.All(n => Cond(n).HaproxyUp);
+        return new(holder?.Name, [.. possible.Select(n => n.Name)], priorities, answers, reason);
+    }
+
+    /// <summary>RFC 3768 master-down interval for a backup of the given priority: 3 x advert_int + (256 - priority)/256 s.</summary>
+    public static TimeSpan MasterDownInterval(LabTopology topology, int priority) =>
+        TimeSpan.FromSeconds(3 * topology.Keepalived.AdvertInterval + (256 - priority) / 256.0);
+}
