@@ -69,6 +69,14 @@ build_derived() { # build_derived NAME -> hakubelab/NAME:<hash of base + dir>
     log "$name $tag is cached"
   fi
   printf '%s=%s\n' "$name" "$tag"
+  prune_stale "hakubelab/$name" "$tag"
+}
+
+# Old tags of a repository are images whose inputs changed; drop them unless a container still uses them.
+prune_stale() { # prune_stale REPO CURRENT_TAG
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "$1" | grep -vxF "$2" | while read -r old; do
+    docker image rm "$old" >/dev/null 2>&1 && log "removed stale $old" || true
+  done
 }
 
 build_base
@@ -79,3 +87,4 @@ case "$what" in
   all) build_derived haproxy; build_derived keepalived; build_derived node ;;
   *) fail "usage: $0 [lb|node|all]" ;;
 esac
+prune_stale hakubelab/debian "$base_tag"

@@ -147,6 +147,11 @@ internal static class LabCommands
             Console.Error.WriteLine("error: " + e.Message);
             return 1;
         }
+        catch (Docker.DotNet.DockerApiException e)
+        {
+            Console.Error.WriteLine($"error: the Docker engine refused a request ({(int)e.StatusCode}): {e.ResponseBody?.Trim()}");
+            return 1;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("Interrupted; anything the interrupted 'up' created has been removed ('./hakubelab down' removes a lab at any time).");

@@ -51,7 +51,10 @@ public static class ContainerSpecs
             // Without --privileged: everything the host can grant, as kind's nodes get (FACTS: CAP_SYS_RESOURCE may be missing).
             CapAdd = security.Privileged ? null : ["ALL"],
             CapDrop = security.Privileged || security.CapDrop.Count == 0 ? null : [.. security.CapDrop],
-            SecurityOpt = ["seccomp=unconfined", "apparmor=unconfined", .. security.Privileged ? Array.Empty<string>() : ["systempaths=unconfined"]],
+            SecurityOpt = ["seccomp=unconfined", "apparmor=unconfined"],
+            // The CLI's --security-opt systempaths=unconfined: no masked or read-only /proc and /sys paths.
+            MaskedPaths = security.Privileged ? null : [],
+            ReadonlyPaths = security.Privileged ? null : [],
             DeviceCgroupRules = security.Privileged ? null : ["a *:* rwm"],
             Devices = security.Privileged ? null : [new DeviceMapping { PathOnHost = "/dev/kmsg", PathInContainer = "/dev/kmsg", CgroupPermissions = "rwm" }],
             CgroupnsMode = "private",

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests (pure) and integration tests (real Docker labs, images built locally
+# and cached). Sets up the host first, so it works on a fresh machine. Prints "N passed, N failed".
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export HAKUBELAB_ROOT="$root"
+# Docker 20.10 (Debian bookworm) speaks API 1.41; Testcontainers' Ryuk image cannot be pulled here.
+export DOCKER_API_VERSION=1.41 TESTCONTAINERS_RYUK_DISABLED=true
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+scripts/ensure-host.sh all
+# Build the images up front so the first test is not charged for it, and a failure says which step.
+scripts/images/build.sh all >/dev/null
+
+results="$root/artifacts/test-results"
+rm -rf "$results"
+status=0
+dotnet test HaKubeLab.sln -c Release --results-directory "$results" --logger "trx" \
+  --logger "console;verbosity=normal" "$@" || status=$?
+
+passed=0; failed=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+done
+echo "tests: $passed passed, $failed failed"
+if [ "$status" = 0 ] && [ "$passed" = 0 ]; then echo "no test ran" >&2; exit 1; fi
+exit "$status"
