@@ -74,7 +74,7 @@ build_derived() { # build_derived NAME -> hakubelab/NAME:<hash of base + dir>
 
 # Old tags of a repository are images whose inputs changed; drop them unless a container still uses them.
 prune_stale() { # prune_stale REPO CURRENT_TAG
-  docker image ls --format '{{.Repository}}:{{.Tag}}' "$1" | grep -vxF "$2" | while read -r old; do
+  { docker image ls --format '{{.Repository}}:{{.Tag}}' "$1" | grep -vxF "$2" || true; } | while read -r old; do
     docker image rm "$old" >/dev/null 2>&1 && log "removed stale $old" || true
   done
 }
