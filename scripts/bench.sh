@@ -19,8 +19,8 @@ nodes:
   - { name: m03, ip: 192.168.199.193 }
 YAML
 cd "$root"
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc; }
+now() { date +%s%N; }
+since() { local d=$(( $(now) - $1 )); printf '%d.%03d' $((d / 1000000000)) $((d / 1000000 % 1000)); }
 vip_answers() { timeout 0.3 bash -c 'echo > /dev/tcp/192.168.199.190/9443' 2>/dev/null; }
 
 ./hakubelab down --lab "$lab" >/dev/null
