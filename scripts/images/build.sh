@@ -54,13 +54,13 @@ build_base() {
 # The base is keyed by its package list and its own recipe (this function's text), not by the rest of this script.
 base_tag="hakubelab/debian:$( (declare -f build_base; cat "$here/base-packages.txt") | sha256sum | cut -c1-12)"
 
-build_derived() { # build_derived NAME -> hakubelab/NAME:<hash of base + dir>
-  local name=$1 tag
-  tag="hakubelab/$name:$(printf '%s %s' "$base_tag" "$(hash_of "$here/$name")" | sha256sum | cut -c1-12)"
+build_derived() { # build_derived NAME [CONTEXT_DIR [EXTRA_HASH]] -> hakubelab/NAME:<hash of base + inputs>
+  local name=$1 ctx=${2:-$here/$1} extra=${3:-} tag
+  tag="hakubelab/$name:$(printf '%s %s %s' "$base_tag" "$(hash_of "$here/$name")" "$extra" | sha256sum | cut -c1-12)"
   if ! image_exists "$tag"; then
     log "building $tag ..."
     local out
-    if ! out=$(docker build -q --build-arg "BASE=$base_tag" --label "io.hakubelab.inputs=$tag" -t "$tag" "$here/$name" 2>&1); then
+    if ! out=$(docker build -q --build-arg "BASE=$base_tag" --label "io.hakubelab.inputs=$tag" -t "$tag" "$ctx" 2>&1); then
       printf '%s\n' "$out" >&2
       fail "docker build of $name"
     fi
@@ -70,6 +70,76 @@ build_derived() { # build_derived NAME -> hakubelab/NAME:<hash of base + dir>
   fi
   printf '%s=%s\n' "$name" "$tag"
   prune_stale "hakubelab/$name" "$tag"
+}
+
+# --- Kubernetes: binaries built from Debian's source, control-plane images, the node's image tarball ---
+# Images carry the runbook's imageRepository so its kubeadm config finds them as written, and each
+# is tagged with the version it really is (pause 3.4 from this tree, etcd 3.4.23 from Debian);
+# the lab's kubeadm config names those tags (etcd imageTag) where kubeadm 1.20's defaults differ.
+image_repository=${HAKUBELAB_IMAGE_REPOSITORY:-registry.cn-hangzhou.aliyuncs.com/google_containers}
+etcd_tag=3.4.23
+
+controlplane_image() { # controlplane_image NAME TAG INPUTS_HASH DOCKERFILE CONTEXT [BUILD_ARGS...]
+  local name=$1 tag=$2 inputs=$3 dockerfile=$4 ctx=$5; shift 5
+  local ref="$image_repository/$name:$tag" have
+  have=$(docker image inspect -f '{{index .Config.Labels "io.hakubelab.inputs"}}' "$ref" 2>/dev/null || true)
+  if [ "$have" = "$inputs" ]; then log "$ref is cached"; return; fi
+  log "building $ref ..."
+  local out
+  if ! out=$(docker build -q -f "$dockerfile" --label "io.hakubelab.inputs=$inputs" "$@" -t "$ref" "$ctx" 2>&1); then
+    printf '%s\n' "$out" >&2
+    fail "docker build of $ref"
+  fi
+}
+
+build_node() {
+  local k8s version ctx cp_inputs pause_tag
+  k8s=$("$root/scripts/kubernetes/build-binaries.sh") || fail "building Kubernetes from Debian's source package (scripts/kubernetes/build-binaries.sh)"
+  version=$(cat "$k8s/VERSION")
+  # The pause binary says its own version ("pause.c v3.4-k8s-v1.20.2"): tag it with that.
+  pause_tag=$("$k8s/bin/pause" -v 2>&1 | sed -n 's/^pause\.c v\([0-9][0-9.]*\).*/\1/p')
+  [ -n "$pause_tag" ] || fail "cannot read the pause version from $k8s/bin/pause -v"
+  cp_inputs=$(printf '%s %s %s %s' "$(basename "$k8s")" "$base_tag" "$(hash_of "$here/controlplane")" "$image_repository" | sha256sum | cut -c1-12)
+  ctx=$(mktemp -d /var/tmp/hakubelab-node.XXXXXX)
+  trap 'rm -rf "$ctx"' RETURN
+  cp -a "$here/controlplane/." "$ctx/"
+  cp "$k8s/bin/"* "$ctx/"
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+    controlplane_image "$c" "$version" "$cp_inputs" "$ctx/Dockerfile.static" "$ctx" --build-arg "BIN=$c"
+  done
+  controlplane_image pause "$pause_tag" "$cp_inputs" "$ctx/Dockerfile.pause" "$ctx"
+  controlplane_image etcd "$etcd_tag" "$cp_inputs" "$ctx/Dockerfile.closure" "$ctx" \
+    --build-arg "BASE=$base_tag" --build-arg "FILES=/usr/bin/etcd /usr/bin/etcdctl"
+  # kube-proxy needs iptables (nft backend, as the node's own iptables) and conntrack beside it.
+  mkdir -p "$ctx/proxy" && cp "$ctx/collect-closure.sh" "$ctx/kube-proxy" "$ctx/proxy/"
+  printf 'ARG BASE\nFROM ${BASE} AS tools\nCOPY collect-closure.sh kube-proxy /\nRUN install -D -m 0755 /kube-proxy /usr/local/bin/kube-proxy && bash /collect-closure.sh /out /usr/local/bin/kube-proxy /usr/sbin/conntrack /usr/sbin/xtables-nft-multi /usr/sbin/iptables /usr/sbin/iptables-save /usr/sbin/iptables-restore /usr/sbin/ip6tables /usr/sbin/ip6tables-save /usr/sbin/ip6tables-restore /usr/lib/x86_64-linux-gnu/xtables /etc/alternatives/iptables /etc/alternatives/ip6tables /etc/alternatives/iptables-save /etc/alternatives/iptables-restore /etc/alternatives/ip6tables-save /etc/alternatives/ip6tables-restore\nFROM scratch\nCOPY --from=tools /out/ /\nENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n' > "$ctx/proxy/Dockerfile"
+  controlplane_image kube-proxy "$version" "$cp_inputs" "$ctx/proxy/Dockerfile" "$ctx/proxy" --build-arg "BASE=$base_tag"
+
+  # A pod image for the lab's checks (cross-node pod traffic): Debian's static busybox, tagged with its version.
+  local busybox_version
+  busybox_version=$(docker run --rm "$base_tag" busybox 2>&1 | sed -n 's/^BusyBox v\([0-9.]*\).*/\1/p' | head -n 1)
+  [ -n "$busybox_version" ] || fail "cannot read the busybox version from $base_tag"
+  image_repository=hakubelab controlplane_image busybox "$busybox_version" "$cp_inputs" "$ctx/Dockerfile.closure" "$ctx" \
+    --build-arg "BASE=$base_tag" --build-arg "FILES=/bin/busybox"
+
+  # The node image: kubelet, kubeadm, kubectl, and the control-plane images as one tarball to preload.
+  local node_ctx="$ctx/node" images=()
+  cp -a "$here/node" "$node_ctx"
+  mkdir -p "$node_ctx/kubernetes/bin" "$node_ctx/kubernetes/images"
+  cp "$k8s/bin/kubeadm" "$k8s/bin/kubelet" "$k8s/bin/kubectl" "$node_ctx/kubernetes/bin/"
+  for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do images+=("$image_repository/$c:$version"); done
+  images+=("$image_repository/pause:$pause_tag" "$image_repository/etcd:$etcd_tag" "hakubelab/busybox:$busybox_version")
+  sed -i "s#@SANDBOX_IMAGE@#$image_repository/pause:$pause_tag#" "$node_ctx/containerd-config.toml"
+  local ids; ids=$(docker image inspect -f '{{.Id}}' "${images[@]}" | sha256sum | cut -c1-16)
+  echo "$ids" > "$node_ctx/kubernetes/images/images.sha256"
+  printf '%s\n' "${images[@]}" > "$node_ctx/kubernetes/images/images.txt"
+  local node_tag="hakubelab/node:$(printf '%s %s %s' "$base_tag" "$(hash_of "$here/node")" "$ids" | sha256sum | cut -c1-12)"
+  if ! image_exists "$node_tag"; then
+    log "saving control-plane images for the node (${#images[@]} images) ..."
+    docker save -o "$node_ctx/kubernetes/images/control-plane.tar" "${images[@]}" || fail "docker save of the control-plane images"
+  fi
+  build_derived node "$node_ctx" "$ids"
+  printf 'kubernetes=%s\nbusybox=%s\n' "$version" "hakubelab/busybox:$busybox_version"
 }
 
 # Old tags of a repository are images whose inputs changed; drop them unless a container still uses them.
@@ -83,8 +153,8 @@ build_base
 printf 'base=%s\n' "$base_tag"
 case "$what" in
   lb) build_derived haproxy; build_derived keepalived ;;
-  node) build_derived node ;;
-  all) build_derived haproxy; build_derived keepalived; build_derived node ;;
+  node) build_node ;;
+  all) build_derived haproxy; build_derived keepalived; build_node ;;
   *) fail "usage: $0 [lb|node|all]" ;;
 esac
 prune_stale hakubelab/debian "$base_tag"

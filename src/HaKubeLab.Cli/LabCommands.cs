@@ -20,12 +20,13 @@ internal static class LabCommands
         Description = "Lab name (default: the topology's name, 'hakubelab').",
     };
 
-    public static IEnumerable<Command> All() => [Up(), Status(), Down(), Render()];
+    public static IEnumerable<Command> All() => [Up(), Status(), Down(), Render(), Kubeconfig()];
 
     private static Command Up()
     {
         var retain = new Option<bool>("--retain") { Description = "Keep what was created when bring-up fails (for debugging); remove it later with 'down'." };
-        var cmd = new Command("up", "Build the images (cached), create the lab and return once VIP:port answers. Idempotent.") { TopologyOption, retain };
+        var noKubernetes = new Option<bool>("--no-kubernetes") { Description = "Only the load-balancer tier (nodes, haproxy, keepalived, VIP); no kubeadm." };
+        var cmd = new Command("up", "Build the images (cached), create the lab, run the runbook's kubeadm bootstrap, and return once the API answers through the VIP. Idempotent.") { TopologyOption, retain, noKubernetes };
         cmd.SetAction((parse, ct) => Run(async () =>
         {
             var topology = LoadTopology(parse);
@@ -33,10 +34,17 @@ internal static class LabCommands
             Console.WriteLine($"Lab '{topology.Name}': {topology.Nodes.Length} nodes on {topology.Subnet}, VIP {topology.Vip}:{topology.LoadBalancer.Port}");
             var images = await Step("build images", () => LabImages.EnsureAsync(new Progress<string>(l => Console.WriteLine("       " + l)), ct));
             using var docker = await DockerConnection.ConnectAsync(ct);
-            var runtime = new LabRuntime(docker, topology);
-            await runtime.UpAsync(images, new Progress<LabProgress>(Report), new LabRuntime.UpOptions(RemoveOnFailure: !parse.GetValue(retain)), ct);
-            var status = await runtime.StatusAsync(ct);
-            Console.WriteLine($"Lab '{topology.Name}' is up in {total.Elapsed.TotalSeconds:0.0} s. VIP {topology.Vip} is on {status.VipHolder ?? "no node"}; {topology.Vip}:{topology.LoadBalancer.Port} answers.");
+            var result = await LabLifecycle.UpAsync(docker, topology, images, !parse.GetValue(noKubernetes), new Progress<LabProgress>(Report),
+                new LabRuntime.UpOptions(RemoveOnFailure: !parse.GetValue(retain)), ct);
+            var status = await LabRuntime.StatusAsync(docker, topology.Name, ct);
+            Console.WriteLine($"Lab '{topology.Name}' is up in {total.Elapsed.TotalSeconds:0.0} s (load-balancer tier {result.LoadBalancerTier.TotalSeconds:0.0} s). VIP {topology.Vip} is on {status.VipHolder ?? "no node"}; {topology.Vip}:{topology.LoadBalancer.Port} answers.");
+            if (result.Kubernetes is { } k)
+            {
+                Console.WriteLine("Where the lab departs from the runbook:");
+                foreach (var d in k.Deviations) Console.WriteLine("  - " + d);
+                Console.WriteLine($"Kubernetes: {k.Readiness}");
+                Console.WriteLine($"Kubeconfig (server https://{KubeadmConfigRenderer.ControlPlaneEndpoint(topology)}): {k.KubeconfigPath}");
+            }
             Console.WriteLine($"Runbook files: {LabPaths.LabDir(topology.Name)}/nodes/<node>/etc. Next: ./hakubelab status, ./hakubelab down");
             return 0;
         }));
@@ -88,10 +96,27 @@ internal static class LabCommands
         return cmd;
     }
 
+    private static Command Kubeconfig()
+    {
+        var cmd = new Command("kubeconfig", "Print the path of the lab's admin kubeconfig (mode 0600; its server is the VIP). Use: kubectl --kubeconfig \"$(./hakubelab kubeconfig)\" get nodes") { TopologyOption, LabOption };
+        cmd.SetAction(parse => Run(() =>
+        {
+            var path = LabPaths.KubeconfigPath(LabName(parse));
+            if (!File.Exists(path))
+            {
+                Console.Error.WriteLine($"No kubeconfig at {path}: the lab has no Kubernetes yet. Run ./hakubelab up");
+                return Task.FromResult(3);
+            }
+            Console.WriteLine(path);
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
     private static Command Render()
     {
         var outDir = new Option<DirectoryInfo?>("--out", "-o") { Description = "Folder to write into (default: ./rendered/<lab>)." };
-        var cmd = new Command("render", "Write the runbook's files for each node (haproxy.cfg, keepalived.conf) without starting anything.") { TopologyOption, outDir };
+        var cmd = new Command("render", "Write the runbook's files for each node (haproxy.cfg, keepalived.conf; init-master.sh and kubeadm-config.yaml for the first master) without starting anything.") { TopologyOption, outDir };
         cmd.SetAction(parse => Run(() =>
         {
             var topology = LoadTopology(parse);
@@ -100,7 +125,7 @@ internal static class LabCommands
             // Reuse a running lab's secret so the rendered files match it; otherwise a fresh one, never a fixed string.
             var secrets = File.Exists(secretFile) ? new LabSecrets(File.ReadAllText(secretFile).Trim()) : LabSecrets.Generate();
             foreach (var node in topology.Nodes)
-                foreach (var file in RunbookFiles.ForNode(topology, node, secrets))
+                foreach (var file in RunbookFiles.ForNode(topology, node, secrets, new KubernetesBuild()))
                 {
                     var path = Path.Combine(dir, node.Name, file.NodePath.TrimStart('/'));
                     LabPaths.WriteAtomically(path, file.Content);
@@ -142,7 +167,7 @@ internal static class LabCommands
             Console.Error.WriteLine(e.Message);
             return 2;
         }
-        catch (Exception e) when (e is DockerUnavailableException or ImageBuildException or LabException)
+        catch (Exception e) when (e is DockerUnavailableException or ImageBuildException or LabException or HaKubeLab.Bootstrap.BootstrapException or HaKubeLab.Bootstrap.SshConnectException)
         {
             Console.Error.WriteLine("error: " + e.Message);
             return 1;

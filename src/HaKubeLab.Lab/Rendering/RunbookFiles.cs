@@ -23,15 +23,26 @@ public static class RunbookFiles
     public const string HaproxyConfigPath = "/etc/haproxy/haproxy.cfg";
     public const string KeepalivedConfigPath = "/etc/keepalived/keepalived.conf";
 
-    public static ImmutableArray<RenderedFile> ForNode(LabTopology topology, NodeSpec node, LabSecrets secrets)
+    public const string InitScriptPath = "/root/" + InitScriptRenderer.FileName;
+    public const string KubeadmConfigPath = "/root/" + KubeadmConfigRenderer.FileName;
+
+    /// <summary>The node that runs kubeadm init: the first node whose initial VRRP state is MASTER, else the first node.</summary>
+    public static NodeSpec FirstMaster(LabTopology topology) =>
+        topology.Nodes.FirstOrDefault(n => n.State == VrrpState.Master) ?? topology.Nodes[0];
+
+    public static ImmutableArray<RenderedFile> ForNode(LabTopology topology, NodeSpec node, LabSecrets secrets, KubernetesBuild? build = null)
     {
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(secrets);
-        return
-        [
-            new(HaproxyConfigPath, HaproxyConfigRenderer.Render(topology), "haproxy: TCP frontend, round-robin to every apiserver"),
-            new(KeepalivedConfigPath, KeepalivedConfigRenderer.Render(topology, node, topology.Keepalived.AuthPass ?? secrets.VrrpAuthPass), "keepalived: VRRP instance holding the VIP"),
-        ];
+        var files = ImmutableArray.CreateBuilder<RenderedFile>();
+        files.Add(new(HaproxyConfigPath, HaproxyConfigRenderer.Render(topology), "haproxy: TCP frontend, round-robin to every apiserver"));
+        files.Add(new(KeepalivedConfigPath, KeepalivedConfigRenderer.Render(topology, node, topology.Keepalived.AuthPass ?? secrets.VrrpAuthPass), "keepalived: VRRP instance holding the VIP"));
+        if (build is not null && node == FirstMaster(topology))
+        {
+            files.Add(new(InitScriptPath, InitScriptRenderer.Render(topology, node, build), "the runbook's init script for the first master (run with MASTER_VIP and POD_SUBNET set)"));
+            files.Add(new(KubeadmConfigPath, KubeadmConfigRenderer.Render(topology, node, build), "kubeadm-config.yaml as the init script writes it"));
+        }
+        return files.ToImmutable();
     }
 }

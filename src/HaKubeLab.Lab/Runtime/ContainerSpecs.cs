@@ -65,6 +65,8 @@ public static class ContainerSpecs
                 // The runbook writes these files on the host; here the host folder stands for the node's /etc.
                 new Mount { Type = "bind", Source = LabPaths.HostPathOf(t.Name, node.Name, "/etc/haproxy"), Target = "/etc/haproxy" },
                 new Mount { Type = "bind", Source = LabPaths.HostPathOf(t.Name, node.Name, "/etc/keepalived"), Target = "/etc/keepalived" },
+                // The lab's own SSH key (made per lab, never baked into the image) lets the bootstrap in as a person would.
+                new Mount { Type = "bind", Source = LabPaths.AuthorizedKeysPath(t.Name), Target = "/root/.ssh/authorized_keys", ReadOnly = true },
             ],
         };
         var p = new CreateContainerParameters

@@ -18,6 +18,13 @@ public static class LabPaths
     /// <summary>The host folder standing for a node's root: /etc/haproxy/haproxy.cfg of m01 is &lt;lab&gt;/nodes/m01/etc/haproxy/haproxy.cfg.</summary>
     public static string NodeRoot(string lab, string node) => Path.Combine(LabDir(lab), "nodes", node);
 
+    /// <summary>The lab's SSH key pair lives here (private key 0600); the public half is every node's authorized_keys.</summary>
+    public static string SshKeyPath(string lab) => Path.Combine(LabDir(lab), "secrets", "id_rsa");
+
+    public static string AuthorizedKeysPath(string lab) => SshKeyPath(lab) + ".pub";
+
+    public static string KubeconfigPath(string lab) => Path.Combine(LabDir(lab), "kubeconfig");
+
     public static string HostPathOf(string lab, string node, string nodePath) => Path.Combine(NodeRoot(lab, node), nodePath.TrimStart('/'));
 
     /// <summary>Writes to a temporary name and moves it into place, so a reader never sees half a file. Returns false when the content was already there.</summary>

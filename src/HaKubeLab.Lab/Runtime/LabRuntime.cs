@@ -38,21 +38,23 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         try
         {
             var secrets = LoadOrCreateSecrets();
-            var files = await actions.RunAsync("write runbook files", _ => Task.FromResult(WriteRunbookFiles(secrets)), LabPaths.LabDir(Topology.Name)).ConfigureAwait(false);
+            var files = await actions.RunAsync("write runbook files", _ =>
+            {
+                Bootstrap.SshIdentity.LoadOrCreate(LabPaths.SshKeyPath(Topology.Name), $"hakubelab-{Topology.Name}");
+                return Task.FromResult(WriteRunbookFiles(secrets));
+            }, LabPaths.LabDir(Topology.Name)).ConfigureAwait(false);
             await actions.RunAsync("create network", _ => EnsureNetworkAsync(cancellationToken), $"{LabNames.Network(Topology.Name)} {Topology.Subnet}").ConfigureAwait(false);
 
             var security = ContainerSpecs.NodeSecurity.Detect();
             var recreatedNodes = new HashSet<string>();
-            foreach (var node in Topology.Nodes)
+            // Nodes boot in parallel: systemd start-up dominates and is independent per node.
+            await Task.WhenAll(Topology.Nodes.Select(node => actions.RunAsync($"start node {node.Name}", async _ =>
             {
-                await actions.RunAsync($"start node {node.Name}", async _ =>
-                {
-                    await EnsureVolumeAsync(node, cancellationToken).ConfigureAwait(false);
-                    if (await EnsureContainerAsync(ContainerSpecs.Node(Topology, node, images, security), cancellationToken).ConfigureAwait(false))
-                        recreatedNodes.Add(node.Name);
-                    await WaitForInitAsync(node, cancellationToken).ConfigureAwait(false);
-                }, $"{node.Ip}{(security.Privileged ? " privileged" : " cap-add ALL")}").ConfigureAwait(false);
-            }
+                await EnsureVolumeAsync(node, cancellationToken).ConfigureAwait(false);
+                if (await EnsureContainerAsync(ContainerSpecs.Node(Topology, node, images, security), cancellationToken).ConfigureAwait(false))
+                    lock (recreatedNodes) recreatedNodes.Add(node.Name);
+                await WaitForInitAsync(node, cancellationToken).ConfigureAwait(false);
+            }, $"{node.Ip}{(security.Privileged ? " privileged" : " cap-add ALL")}"))).ConfigureAwait(false);
 
             // Sidecars share the node's network namespace: a recreated node needs recreated sidecars.
             foreach (var node in Topology.Nodes)

@@ -1,0 +1,58 @@
+using HaKubeLab.Topology;
+
+namespace HaKubeLab.Rendering;
+
+/// <summary>What the lab's Kubernetes build provides, which the kubeadm configuration must name.</summary>
+/// <param name="KubernetesVersion">The version built (v1.20.2), rendered instead of the runbook's v1.20.0.</param>
+/// <param name="EtcdImageTag">The etcd image the lab has (Debian's 3.4.23).</param>
+public sealed record KubernetesBuild(string KubernetesVersion = "v1.20.2", string EtcdImageTag = "3.4.23");
+
+/// <summary>
+/// Renders kubeadm-config.yaml. The runbook's ClusterConfiguration comes first, as the runbook writes
+/// it (its defects are kept and reported by lint); the lab's additions follow, each with a comment
+/// saying why. Pure.
+/// </summary>
+public static class KubeadmConfigRenderer
+{
+    public const string FileName = "kubeadm-config.yaml";
+
+    /// <summary>The runbook's file alone, with the topology's values (what its init script's heredoc writes).</summary>
+    public static string RenderRunbookPart(LabTopology topology, KubernetesBuild build)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(build);
+        var k = topology.Kubernetes;
+        return Template.Fill(Template.Load("seed/kubeadm-config.yaml.tmpl"), new Dictionary<string, string>
+        {
+            ["kubernetes_version"] = build.KubernetesVersion,
+            ["image_repository"] = k.ImageRepository,
+            ["control_plane_endpoint"] = ControlPlaneEndpoint(topology),
+            ["service_subnet"] = k.ServiceSubnet.ToString(),
+            ["pod_subnet"] = k.PodSubnet.ToString(),
+            ["dns_domain"] = k.DnsDomain,
+        });
+    }
+
+    /// <summary>The file the lab runs kubeadm init with on <paramref name="node"/>: the runbook's part plus the lab's additions.</summary>
+    public static string Render(LabTopology topology, NodeSpec node, KubernetesBuild build)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var sans = new[] { topology.Vip.ToString() }.Concat(topology.Nodes.Select(n => n.Ip.ToString())).Append("127.0.0.1");
+        var additions = Template.Fill(Template.Load("lab-additions.yaml.tmpl"), new Dictionary<string, string>
+        {
+            ["etcd_tag"] = build.EtcdImageTag,
+            ["cert_sans"] = string.Join(", ", sans.Select(s => $"\"{s}\"")),
+            ["advertise_address"] = node.Ip.ToString(),
+            ["apiserver_port"] = topology.Kubernetes.ApiServerPort.ToString(),
+            ["node_name"] = node.Name,
+        });
+        return RenderRunbookPart(topology, build) + additions;
+    }
+
+    /// <summary>The seed profile uses the runbook's VIP:6443 (bypassing haproxy); the recommended profile goes through haproxy.</summary>
+    public static string ControlPlaneEndpoint(LabTopology topology) => topology.Profile switch
+    {
+        RenderProfile.Recommended => $"{topology.Vip}:{topology.LoadBalancer.Port}",
+        _ => $"{topology.Vip}:{topology.Kubernetes.ApiServerPort}",
+    };
+}
