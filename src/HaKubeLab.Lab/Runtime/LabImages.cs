@@ -4,7 +4,8 @@ namespace HaKubeLab.Runtime;
 
 /// <summary>The lab's locally built images, tagged by the hash of their inputs.</summary>
 /// <param name="KubernetesVersion">The Kubernetes version built into the node image (v1.20.2).</param>
-public sealed record LabImageSet(string Base, string Haproxy, string Keepalived, string Node, string KubernetesVersion = "v1.20.2");
+/// <param name="Busybox">A static busybox preloaded in the nodes, for the lab's own pod checks.</param>
+public sealed record LabImageSet(string Base, string Haproxy, string Keepalived, string Node, string KubernetesVersion = "v1.20.2", string Busybox = "");
 
 /// <summary>Raised when an image build fails; names the failing step.</summary>
 public sealed class ImageBuildException(string message) : Exception(message);
@@ -60,6 +61,6 @@ public static class LabImages
         var tags = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1].Trim());
         string Tag(string name) => tags.TryGetValue(name, out var t) ? t : throw new ImageBuildException($"{script} printed no tag for '{name}'.");
-        return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), Tag("kubernetes"));
+        return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), Tag("kubernetes"), Tag("busybox"));
     }
 }

@@ -313,6 +313,21 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         return new TeardownResult(containers.Count, networks.Count, volumes.Volumes?.Count ?? 0, removedDir);
     }
 
+    /// <summary>Memory in use by one container of the lab (Docker's stats: cgroup usage), or null when it is not running.</summary>
+    public async Task<ulong?> MemoryBytesAsync(string node, LabRole role, CancellationToken ct)
+    {
+        ContainerStatsResponse? stats = null;
+        await Docker.Containers.GetContainerStatsAsync(LabNames.Container(Topology.Name, node, role), new ContainerStatsParameters { Stream = false },
+            new SyncProgress<ContainerStatsResponse>(s => stats = s), ct).ConfigureAwait(false);
+        return stats?.MemoryStats?.Usage;
+    }
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and race the caller).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
     /// <summary>Sends SIGKILL to one part of one node (the chaos runner's node and sidecar kill).</summary>
     public Task KillAsync(string node, LabRole role, CancellationToken ct) =>
         Docker.Containers.KillContainerAsync(LabNames.Container(Topology.Name, Topology.Node(node).Name, role), new ContainerKillParameters { Signal = "SIGKILL" }, ct);

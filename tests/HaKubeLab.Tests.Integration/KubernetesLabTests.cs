@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Text.Json;
+using HaKubeLab.Bootstrap;
+using HaKubeLab.Rendering;
+using HaKubeLab.Runtime;
+using HaKubeLab.Topology;
+using k8s;
+using k8s.Models;
+using Xunit.Abstractions;
+using Xunit.Sdk;
+
+namespace HaKubeLab.Tests.Integration;
+
+/// <summary>One full lab (three masters, kubeadm HA through the VIP) shared by the tests of <see cref="KubernetesLabTests"/>.</summary>
+public sealed class KubernetesLab : IAsyncLifetime
+{
+    public TestLab Lab { get; private set; } = null!;
+    public LabUpResult Up { get; private set; } = null!;
+    public LabImageSet Images { get; private set; } = null!;
+    public List<string> Log { get; } = [];
+
+    public async Task InitializeAsync()
+    {
+        Lab = await TestLab.CreateAsync("k8s");
+        Images = await TestLab.ImagesAsync(null!);
+        var progress = new Progress<LabProgress>(p => { if (p.Done) lock (Log) Log.Add($"{p.Action}: {(p.Failed ? "FAILED " + p.Detail : "ok")} {p.Elapsed.TotalSeconds:0.0} s"); });
+        Up = await LabLifecycle.UpAsync(Lab.Docker, Lab.Topology, Images, withKubernetes: true, progress, new LabRuntime.UpOptions(RemoveOnFailure: false));
+    }
+
+    public IKubernetes Client() => ClusterReadiness.Client(Up.Kubernetes!.KubeconfigPath);
+
+    public async Task<ExecResult> ShAsync(string node, string script) =>
+        await DockerExec.RunAsync(Lab.Docker, LabNames.Container(Lab.Topology.Name, node, LabRole.Node), ["bash", "-c", script], CancellationToken.None);
+
+    public async Task DisposeAsync() => await Lab.DisposeAsync();
+}
+
+/// <summary>Runs a class's tests in the order of their names: the last one breaks the shared lab on purpose.</summary>
+public sealed class ByNameOrderer : ITestCaseOrderer
+{
+    public IEnumerable<TTestCase> OrderTestCases<TTestCase>(IEnumerable<TTestCase> testCases) where TTestCase : ITestCase =>
+        testCases.OrderBy(t => t.TestMethod.Method.Name, StringComparer.Ordinal);
+}
+
+[TestCaseOrderer("HaKubeLab.Tests.Integration.ByNameOrderer", "HaKubeLab.Tests.Integration")]
+public class KubernetesLabTests(KubernetesLab k8s, ITestOutputHelper output) : IClassFixture<KubernetesLab>
+{
+    private static readonly string[] ControlPlane = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+
+    [Fact]
+    public void T1_Bootstrap_ran_every_step_and_reports_the_figures()
+    {
+        foreach (var line in k8s.Log) TestLab.Log(output, line);
+        var up = k8s.Up;
+        TestLab.Log(output, $"load-balancer tier {up.LoadBalancerTier.TotalSeconds:0.0} s, total {up.Total.TotalSeconds:0.0} s; {up.Kubernetes!.Readiness}");
+        Assert.Contains(up.Kubernetes.Steps, s => s.Step.StartsWith("kubeadm init on m01", StringComparison.Ordinal));
+        Assert.Equal(2, up.Kubernetes.Steps.Count(s => s.Step.StartsWith("kubeadm join", StringComparison.Ordinal)));
+        Assert.True(new FileInfo(up.Kubernetes.KubeconfigPath).UnixFileMode == (UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        Assert.Contains($"server: https://{KubeadmConfigRenderer.ControlPlaneEndpoint(k8s.Lab.Topology)}", File.ReadAllText(up.Kubernetes.KubeconfigPath));
+    }
+
+    [Fact]
+    public async Task T2_Every_master_runs_the_control_plane_as_static_pods_from_the_preloaded_images()
+    {
+        foreach (var node in k8s.Lab.Topology.Nodes)
+        {
+            // Through the node's own address: the point is that node's control plane.
+            var kubectl = $"kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://{node.Ip}:{k8s.Lab.Topology.Kubernetes.ApiServerPort}";
+            var pods = await k8s.ShAsync(node.Name, $"{kubectl} get pods -n kube-system -o json");
+            Assert.True(pods.Succeeded, pods.Stderr);
+            using var doc = JsonDocument.Parse(pods.Stdout);
+            var mine = doc.RootElement.GetProperty("items").EnumerateArray()
+                .Where(p => p.GetProperty("spec").GetProperty("nodeName").GetString() == node.Name)
+                .ToDictionary(p => p.GetProperty("metadata").GetProperty("name").GetString()!, p => p);
+            var preloaded = (await k8s.ShAsync(node.Name, "ctr -n k8s.io images ls -q")).Stdout;
+            foreach (var c in ControlPlane)
+            {
+                Assert.True(mine.TryGetValue($"{c}-{node.Name}", out var pod), $"{c}-{node.Name} missing on {node.Name}");
+                Assert.Equal("Running", pod.GetProperty("status").GetProperty("phase").GetString());
+                Assert.Contains(pod.GetProperty("spec").GetProperty("containers")[0].GetProperty("image").GetString()!, preloaded);
+            }
+            var memory = await k8s.Lab.Runtime.MemoryBytesAsync(node.Name, LabRole.Node, CancellationToken.None);
+            TestLab.Log(output, $"{node.Name}: control plane Running; node memory {memory / 1048576.0:0} MiB");
+        }
+        // The kubelet's host-wide sysctls were shielded: the host keeps its own values.
+        Assert.Equal("0", File.ReadAllText("/proc/sys/vm/overcommit_memory").Trim());
+    }
+
+    [Fact]
+    public async Task T3_The_api_through_the_vip_has_three_ready_masters_and_takes_writes()
+    {
+        using var client = k8s.Client();
+        var report = await ClusterReadiness.CheckAsync(client, CancellationToken.None);
+        TestLab.Log(output, report.ToString());
+        var masters = k8s.Lab.Topology.Nodes.Select(n => n.Name).ToList();
+        Assert.Equal(masters, report.ReadyNodes);
+        Assert.Equal(masters, report.ApiServers);
+        Assert.Equal(masters, report.EtcdMembers);
+        Assert.Equal("ok", report.Readyz);
+        Assert.True(report.WriteSucceeded);
+        var cm = await client.CoreV1.ReadNamespacedConfigMapAsync("hakubelab-probe", "default");
+        Assert.True(DateTimeOffset.Parse(cm.Data["written"]) > DateTimeOffset.UtcNow.AddMinutes(-1));
+    }
+
+    [Fact]
+    public async Task T4_A_pod_on_each_node_reaches_a_pod_on_another_node()
+    {
+        using var client = k8s.Client();
+        var nodes = k8s.Lab.Topology.Nodes.Select(n => n.Name).ToList();
+        foreach (var node in nodes)
+            await client.CoreV1.CreateNamespacedPodAsync(NetPod(node, k8s.Images.Busybox), "default");
+        var ips = new Dictionary<string, string>();
+        var ready = await TestLab.WaitForAsync(async () =>
+        {
+            var pods = await client.CoreV1.ListNamespacedPodAsync("default", labelSelector: "app=hakubelab-netcheck");
+            foreach (var p in pods.Items.Where(p => p.Status?.Phase == "Running" && p.Status.PodIP is not null)) ips[p.Spec.NodeName] = p.Status.PodIP;
+            return nodes.All(ips.ContainsKey);
+        }, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(1));
+        Assert.True(ready is not null, $"net pods not running: {string.Join(", ", ips)}");
+
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            var from = nodes[i];
+            var to = nodes[(i + 1) % nodes.Count];
+            var r = await k8s.ShAsync("m01", $"kubectl --kubeconfig /etc/kubernetes/admin.conf exec net-{from} -- /bin/busybox sh -c \"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 {ips[to]} 8080\"");
+            TestLab.Log(output, $"pod on {from} -> pod on {to} ({ips[to]}): {r.Stdout.Split('\n').LastOrDefault(l => l.Length > 0)}");
+            Assert.Contains($"hello-from-net-{to}", r.Stdout);
+        }
+    }
+
+    [Fact]
+    public async Task T9_Killing_the_vip_holders_node_the_api_answers_again_through_the_vip()
+    {
+        var holder = await k8s.Lab.Runtime.VipHolderAsync(CancellationToken.None);
+        Assert.NotNull(holder);
+        using var client = ClusterReadiness.Client(k8s.Up.Kubernetes!.KubeconfigPath, TimeSpan.FromSeconds(2));
+        await k8s.Lab.Runtime.KillAsync(holder, LabRole.Node, CancellationToken.None);
+        var fault = Stopwatch.StartNew();
+        string last = "";
+        var answered = await TestLab.WaitForAsync(async () =>
+        {
+            try
+            {
+                last = await ClusterReadiness.ReadyzAsync(client, CancellationToken.None);
+                return last == "ok" && await ClusterReadiness.WriteAsync(client, CancellationToken.None);
+            }
+            catch (Exception e) { last = e.GetBaseException().Message; return false; }
+        }, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(200));
+        TestLab.Log(output, $"killed {holder}; API (readyz + write) through the VIP answered again after {answered?.TotalSeconds:0.0} s (now on {await k8s.Lab.Runtime.VipHolderAsync(CancellationToken.None)})");
+        Assert.True(answered is not null, $"API did not answer through the VIP: {last}");
+        Assert.NotEqual(holder, await k8s.Lab.Runtime.VipHolderAsync(CancellationToken.None));
+    }
+
+    private static V1Pod NetPod(string node, string image) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = $"net-{node}", Labels = new Dictionary<string, string> { ["app"] = "hakubelab-netcheck" } },
+        Spec = new V1PodSpec
+        {
+            NodeName = node,
+            Tolerations = [new V1Toleration { OperatorProperty = "Exists" }],
+            Containers =
+            [
+                new V1Container
+                {
+                    Name = "web",
+                    Image = image,
+                    ImagePullPolicy = "Never",
+                    Command = ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /www && echo hello-from-$(/bin/busybox hostname) > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"],
+                },
+            ],
+        },
+    };
+}
