@@ -71,11 +71,13 @@ internal static class LabCommands
                 return 3;
             }
             Console.WriteLine($"Lab '{lab}'  subnet {status.Subnet}  VIP {status.Vip}:{status.LoadBalancerPort}  holder: {status.VipHolder ?? "none"}  load balancer answers: {(status.LoadBalancerAnswers == true ? "yes" : "no")}");
-            Console.WriteLine($"{"NODE",-6} {"IP",-16} {"NODE STATE",-11} {"HAPROXY",-9} {"KEEPALIVED",-11} VIP");
+            var k8s = status.Kubernetes ? $" {"APISERVER",-12} {"ETCD",-17}" : "";
+            Console.WriteLine($"{"NODE",-6} {"IP",-16} {"NODE STATE",-11} {"HAPROXY",-9} {"KEEPALIVED",-11}{k8s} VIP");
             foreach (var n in status.Nodes)
             {
                 string Of(string role) => n.Sidecars.FirstOrDefault(s => s.Name == role)?.State ?? "missing";
-                Console.WriteLine($"{n.Name,-6} {n.Ip,-16} {n.State,-11} {Of("haproxy"),-9} {Of("keepalived"),-11} {(n.HoldsVip ? "<- holds VIP" : "")}");
+                var health = status.Kubernetes ? $" {n.ApiServer,-12} {(n.Etcd + (status.EtcdLeader == n.Name ? " (leader)" : "")),-17}" : "";
+                Console.WriteLine($"{n.Name,-6} {n.Ip,-16} {n.State,-11} {Of("haproxy"),-9} {Of("keepalived"),-11}{health} {(n.HoldsVip ? "<- holds VIP" : "")}");
             }
             return 0;
         }));

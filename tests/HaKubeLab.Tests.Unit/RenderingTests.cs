@@ -70,7 +70,7 @@ public class RenderingTests
         Assert.Contains(Golden("keepalived.conf"), blocks);
     }
 
-    private static string FindSeed()
+    internal static string FindSeed()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

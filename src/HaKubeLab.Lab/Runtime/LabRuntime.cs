@@ -280,7 +280,16 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         bool? answers = vip is not null && port is not null && IPAddress.TryParse(vip, out var vipAddress)
             ? await TcpProbe.ConnectAsync(vipAddress, port.Value, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false)
             : null;
-        return new LabStatus(lab, net?.Labels.Label("io.hakubelab.subnet"), vip, port, holders.Count == 1 ? holders[0] : null, answers, nodes);
+        var status = new LabStatus(lab, net?.Labels.Label("io.hakubelab.subnet"), vip, port, holders.Count == 1 ? holders[0] : null, answers, nodes);
+        if (!File.Exists(LabPaths.KubeconfigPath(lab))) return status;
+        // Kubernetes was bootstrapped: add each master's apiserver and etcd member, and the etcd leader.
+        var health = await ControlPlaneHealth.CheckAsync(docker, lab, [.. nodes.Select(n => (n.Name, n.Ip, n.State == "running"))], 6443, ct).ConfigureAwait(false);
+        return status with
+        {
+            Kubernetes = true,
+            EtcdLeader = health.EtcdLeader,
+            Nodes = [.. nodes.Zip(health.Nodes, (n, h) => n with { ApiServer = h.ApiServer, Etcd = h.Etcd })],
+        };
     }
 
     /// <summary>Removes every container, network and volume labelled with <paramref name="lab"/>, and the lab's host folder.</summary>

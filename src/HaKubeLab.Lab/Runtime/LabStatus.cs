@@ -5,8 +5,8 @@ namespace HaKubeLab.Runtime;
 /// <summary>A container of the lab and its Docker state (running, exited, paused, missing).</summary>
 public sealed record PartStatus(string Name, string Container, string State);
 
-/// <summary>One node: its address, its container's state, its sidecars, and whether it carries the VIP.</summary>
-public sealed record NodeStatus(string Name, string Ip, string State, IReadOnlyList<PartStatus> Sidecars, bool HoldsVip);
+/// <summary>One node: its address, its container's state, its sidecars, whether it carries the VIP, and (once Kubernetes runs) its apiserver and etcd.</summary>
+public sealed record NodeStatus(string Name, string Ip, string State, IReadOnlyList<PartStatus> Sidecars, bool HoldsVip, string? ApiServer = null, string? Etcd = null);
 
 /// <summary>What <c>status</c> shows; the JSON form is read by scripts and CI.</summary>
 public sealed record LabStatus(
@@ -16,7 +16,9 @@ public sealed record LabStatus(
     int? LoadBalancerPort,
     [property: JsonPropertyName("vipHolder")] string? VipHolder,
     bool? LoadBalancerAnswers,
-    IReadOnlyList<NodeStatus> Nodes)
+    IReadOnlyList<NodeStatus> Nodes,
+    bool Kubernetes = false,
+    string? EtcdLeader = null)
 {
     public bool Exists => Nodes.Count > 0 || Subnet is not null;
 }
