@@ -39,9 +39,9 @@ public class LoadBalancerLabTests(ITestOutputHelper output)
     {
         var lab = await TestLab.CreateAsync("down");
         var name = lab.Topology.Name;
-        // Interrupt bring-up while the nodes start, keeping what was made (as a crash would).
+        // Interrupt bring-up half-way (nodes and haproxy made, keepalived starting), keeping what was made, as a crash would.
         using var cts = new CancellationTokenSource();
-        var progress = new Progress<LabProgress>(p => { if (p.Action == "start node m02" && !p.Done) cts.Cancel(); });
+        var progress = new SyncProgress<LabProgress>(p => { if (p.Action == "start keepalived m02" && !p.Done) cts.Cancel(); });
         var images = await TestLab.ImagesAsync(output);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
             lab.Runtime.UpAsync(images, progress, new LabRuntime.UpOptions(RemoveOnFailure: false), cts.Token));
@@ -64,9 +64,15 @@ public class LoadBalancerLabTests(ITestOutputHelper output)
         await using var lab = await TestLab.CreateAsync("cancel");
         await LabRuntime.DownAsync(lab.Docker, lab.Topology.Name, CancellationToken.None); // start from nothing at all
         using var cts = new CancellationTokenSource();
-        var progress = new Progress<LabProgress>(p => { if (p.Action == "start haproxy m01" && !p.Done) cts.Cancel(); });
+        var progress = new SyncProgress<LabProgress>(p => { if (p.Action == "start haproxy m01" && !p.Done) cts.Cancel(); });
         var images = await TestLab.ImagesAsync(output);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => lab.Runtime.UpAsync(images, progress, new LabRuntime.UpOptions(), cts.Token));
         Assert.Empty(await lab.Runtime.ListAsync(CancellationToken.None));
     }
+}
+
+/// <summary>Reports on the caller's thread, so a test can cancel at an exact point of the bring-up.</summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }
