@@ -172,6 +172,8 @@ internal static class LabCommands
         catch (Exception e) when (e is DockerUnavailableException or ImageBuildException or LabException or HaKubeLab.Bootstrap.BootstrapException or HaKubeLab.Bootstrap.SshConnectException)
         {
             Console.Error.WriteLine("error: " + e.Message);
+            if (e is LabException or HaKubeLab.Bootstrap.BootstrapException)
+                Console.Error.WriteLine("(a lab that 'up' created is removed when bring-up fails; keep it for debugging with 'up --retain', remove it with 'down')");
             return 1;
         }
         catch (Docker.DotNet.DockerApiException e)
