@@ -20,16 +20,30 @@ internal static class LabCommands
         Description = "Lab name (default: the topology's name, 'hakubelab').",
     };
 
-    public static IEnumerable<Command> All() => [Up(), Status(), Down(), Render(), Kubeconfig()];
+    public static IEnumerable<Command> All() => [Up(), Status(), Down(), Render(), Kubeconfig(), .. LintCommands.All(), ChaosCommands.Chaos()];
+
+    private static readonly Option<RenderProfile?> ProfileOption = new("--profile")
+    {
+        Description = "seed: the runbook's files as written; recommended: kubeadm's HA guidance (endpoint through haproxy, /healthz checks). Default: the topology's 'profile' (seed).",
+        CustomParser = r =>
+        {
+            var v = r.Tokens.Single().Value.ToLowerInvariant();
+            if (v is "seed" or "recommended") return v == "seed" ? RenderProfile.Seed : RenderProfile.Recommended;
+            r.AddError($"--profile must be seed or recommended, not '{v}'.");
+            return null;
+        },
+    };
+
+    private static LabTopology WithProfile(LabTopology t, ParseResult parse) => parse.GetValue(ProfileOption) is { } p ? t with { Profile = p } : t;
 
     private static Command Up()
     {
         var retain = new Option<bool>("--retain") { Description = "Keep what was created when bring-up fails (for debugging); remove it later with 'down'." };
         var noKubernetes = new Option<bool>("--no-kubernetes") { Description = "Only the load-balancer tier (nodes, haproxy, keepalived, VIP); no kubeadm." };
-        var cmd = new Command("up", "Build the images (cached), create the lab, run the runbook's kubeadm bootstrap, and return once the API answers through the VIP. Idempotent.") { TopologyOption, retain, noKubernetes };
+        var cmd = new Command("up", "Build the images (cached), create the lab, run the runbook's kubeadm bootstrap, and return once the API answers through the VIP. Idempotent.") { TopologyOption, retain, noKubernetes, ProfileOption };
         cmd.SetAction((parse, ct) => Run(async () =>
         {
-            var topology = LoadTopology(parse);
+            var topology = WithProfile(LoadTopology(parse), parse);
             var total = System.Diagnostics.Stopwatch.StartNew();
             Console.WriteLine($"Lab '{topology.Name}': {topology.Nodes.Length} nodes on {topology.Subnet}, VIP {topology.Vip}:{topology.LoadBalancer.Port}");
             var images = await Step("build images", () => LabImages.EnsureAsync(new Progress<string>(l => Console.WriteLine("       " + l)), ct));
@@ -118,10 +132,10 @@ internal static class LabCommands
     private static Command Render()
     {
         var outDir = new Option<DirectoryInfo?>("--out", "-o") { Description = "Folder to write into (default: ./rendered/<lab>)." };
-        var cmd = new Command("render", "Write the runbook's files for each node (haproxy.cfg, keepalived.conf; init-master.sh and kubeadm-config.yaml for the first master) without starting anything.") { TopologyOption, outDir };
+        var cmd = new Command("render", "Write the runbook's files for each node (haproxy.cfg, keepalived.conf; init-master.sh and kubeadm-config.yaml for the first master) without starting anything.") { TopologyOption, outDir, ProfileOption };
         cmd.SetAction(parse => Run(() =>
         {
-            var topology = LoadTopology(parse);
+            var topology = WithProfile(LoadTopology(parse), parse);
             var dir = parse.GetValue(outDir)?.FullName ?? Path.Combine(Directory.GetCurrentDirectory(), "rendered", topology.Name);
             var secretFile = Path.Combine(LabPaths.LabDir(topology.Name), "secrets", "vrrp-auth-pass");
             // Reuse a running lab's secret so the rendered files match it; otherwise a fresh one, never a fixed string.

@@ -32,7 +32,9 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
     [
         $"kubernetesVersion: the runbook asks for {topology.Kubernetes.Version}; the lab built and renders {build.KubernetesVersion}.",
         $"etcd: Debian's etcd {build.EtcdImageTag} (kubeadm 1.20 defaults to 3.4.13-0); named in ClusterConfiguration etcd.local.imageTag.",
-        "cgroupDriver: the runbook's line sits in ClusterConfiguration, which kubeadm ignores (\"unknown field\"); the lab's KubeletConfiguration sets cgroupfs.",
+        topology.Profile == RenderProfile.Seed
+            ? "cgroupDriver: the runbook's line sits in ClusterConfiguration, which kubeadm ignores (\"unknown field\"); the lab's KubeletConfiguration sets cgroupfs."
+            : "profile recommended: controlPlaneEndpoint goes through haproxy (VIP:load-balancer port); haproxy checks /healthz over TLS; keepalived checks the API through the local haproxy.",
         $"kubeadm init {KubeadmFlags.Init}: CoreDNS is not in Debian (addon skipped); the ImagePull preflight looks for images the lab names otherwise.",
         Cni == "bridge" ? "CNI: calico cannot be fetched offline; a bridge + host-local CNI with a route per node is installed instead." : $"CNI: calico from {InitScriptRenderer.CalicoManifest} (the runbook's URL is a GitHub web page).",
     ];

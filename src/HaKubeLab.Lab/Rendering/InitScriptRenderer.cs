@@ -20,7 +20,7 @@ public static class InitScriptRenderer
         var config = KubeadmConfigRenderer.Render(topology, node, build)
             .Replace($"controlPlaneEndpoint: \"{topology.Vip}:", "controlPlaneEndpoint: \"${MASTER_VIP}:", StringComparison.Ordinal)
             .Replace($"podSubnet: \"{topology.Kubernetes.PodSubnet}\"", "podSubnet: \"${POD_SUBNET}\"", StringComparison.Ordinal);
-        return Template.Fill(Template.Load("seed/init-master.sh.tmpl"), new Dictionary<string, string>
+        return Template.Fill(Template.Load($"{HaproxyConfigRenderer.ProfileFolder(topology.Profile)}/init-master.sh.tmpl"), new Dictionary<string, string>
         {
             ["kubeadm_config"] = config,
             ["init_flags"] = KubeadmFlags.Init,

@@ -22,7 +22,7 @@ public static class KubeadmConfigRenderer
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentNullException.ThrowIfNull(build);
         var k = topology.Kubernetes;
-        return Template.Fill(Template.Load("seed/kubeadm-config.yaml.tmpl"), new Dictionary<string, string>
+        return Template.Fill(Template.Load($"{HaproxyConfigRenderer.ProfileFolder(topology.Profile)}/kubeadm-config.yaml.tmpl"), new Dictionary<string, string>
         {
             ["kubernetes_version"] = build.KubernetesVersion,
             ["image_repository"] = k.ImageRepository,

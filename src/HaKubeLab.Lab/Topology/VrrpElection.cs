@@ -3,12 +3,22 @@ using System.Collections.Immutable;
 namespace HaKubeLab.Topology;
 
 /// <summary>What is up on one node, as the election sees it.</summary>
-public sealed record NodeCondition(bool NodeUp = true, bool KeepalivedUp = true, bool HaproxyUp = true)
+/// <param name="NodeUp">The node (its container) runs.</param>
+/// <param name="KeepalivedUp">keepalived runs on the node.</param>
+/// <param name="HaproxyUp">haproxy runs on the node.</param>
+/// <param name="ApiServerUp">The node's kube-apiserver answers; the runbook's track script does not look at it.</param>
+public sealed record NodeCondition(bool NodeUp = true, bool KeepalivedUp = true, bool HaproxyUp = true, bool ApiServerUp = true)
 {
     public static NodeCondition Healthy { get; } = new();
 
+    /// <summary>
+    /// The track script's result when it checks more than the runbook's does (e.g. the API through the
+    /// local haproxy); null means the runbook's check: something listens on the load-balancer port.
+    /// </summary>
+    public bool? TrackScriptResult { get; init; }
+
     /// <summary>The runbook's track script checks that something listens on the load-balancer port, i.e. haproxy runs.</summary>
-    public bool TrackScriptPasses => NodeUp && HaproxyUp;
+    public bool TrackScriptPasses => NodeUp && (TrackScriptResult ?? HaproxyUp);
 
     /// <summary>A node takes part in VRRP only while its keepalived runs.</summary>
     public bool InElection => NodeUp && KeepalivedUp;
@@ -19,6 +29,7 @@ public sealed record NodeCondition(bool NodeUp = true, bool KeepalivedUp = true,
 /// <param name="PossibleHolders">Every node that may end up holding it (more than one only on a priority tie).</param>
 /// <param name="EffectivePriorities">Priority after the track script's weight, per node taking part.</param>
 /// <param name="LoadBalancerAnswers">Whether a TCP connect to VIP:load-balancer-port succeeds (the holder's haproxy runs).</param>
+/// <param name="Reason">Why, in words (the VRRP rule that decided).</param>
 public sealed record ElectionOutcome(
     string? Holder,
     ImmutableArray<string> PossibleHolders,
@@ -52,17 +63,31 @@ public static class VrrpElection
     public static ElectionOutcome Initial(LabTopology topology)
     {
         ArgumentNullException.ThrowIfNull(topology);
+        return Initial(topology, topology.Nodes.ToDictionary(n => n.Name, _ => NodeCondition.Healthy));
+    }
+
+    /// <summary>
+    /// The holder once the lab has settled after <c>up</c> with keepalived started in node order, while
+    /// <paramref name="conditions"/> hold from the start (e.g. no apiserver runs yet).
+    /// </summary>
+    /// <param name="topology">The lab, with the VRRP settings keepalived runs.</param>
+    /// <param name="conditions">Per node name; nodes not listed are healthy.</param>
+    public static ElectionOutcome Initial(LabTopology topology, IReadOnlyDictionary<string, NodeCondition> conditions)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(conditions);
         var first = topology.Nodes.FirstOrDefault(n => n.State == VrrpState.Master);
-        var healthy = topology.Nodes.ToDictionary(n => n.Name, _ => NodeCondition.Healthy);
         if (first is null)
-            return Elect(topology, healthy, topology.Nodes, "no node starts as MASTER: after the master-down interval the highest priority takes the VIP");
-        var after = After(topology, first.Name, healthy);
+            return Elect(topology, conditions, topology.Nodes, "no node starts as MASTER: after the master-down interval the highest priority takes the VIP");
+        var after = After(topology, first.Name, conditions);
         return after.Holder == first.Name
             ? after with { Reason = $"{first.Name} starts in state MASTER and takes the VIP at once; no backup has a higher priority that may preempt it" }
             : after;
     }
 
     /// <summary>The holder after the conditions change while <paramref name="currentHolder"/> holds the VIP.</summary>
+    /// <param name="topology">The lab, with the VRRP settings keepalived runs.</param>
+    /// <param name="currentHolder">The node holding the VIP before the change.</param>
     /// <param name="conditions">Per node name; nodes not listed are healthy.</param>
     public static ElectionOutcome After(LabTopology topology, string currentHolder, IReadOnlyDictionary<string, NodeCondition> conditions)
     {
@@ -120,4 +145,47 @@ public static class VrrpElection
     /// <summary>RFC 3768 master-down interval for a backup of the given priority: 3 x advert_int + (256 - priority)/256 s.</summary>
     public static TimeSpan MasterDownInterval(LabTopology topology, int priority) =>
         TimeSpan.FromSeconds(3 * topology.Keepalived.AdvertInterval + (256 - priority) / 256.0);
+
+    /// <summary>
+    /// When a backup of <paramref name="priority"/> takes the VIP after the master's adverts stop (or turn
+    /// lower than a preempting backup's priority): at most the master-down interval, and up to one advert
+    /// interval sooner, because the backup's timer runs from the last advert it accepted, not from the fault.
+    /// </summary>
+    public static TimeWindow TakeoverWindow(LabTopology topology, int priority)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        var mdi = MasterDownInterval(topology, priority);
+        return new(mdi - TimeSpan.FromSeconds(topology.Keepalived.AdvertInterval), mdi);
+    }
+
+    /// <summary>
+    /// How long keepalived takes to count the track script as failed after the checked thing dies: the
+    /// script runs every <c>interval</c> s and must fail <c>fall</c> times in a row, so between
+    /// (fall - 1) x interval (the fault lands just before a run) and fall x interval.
+    /// </summary>
+    public static TimeWindow TrackScriptDetection(LabTopology topology)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        var k = topology.Keepalived;
+        var fall = Math.Max(1, k.Fall);
+        return new(TimeSpan.FromSeconds((fall - 1) * k.CheckInterval), TimeSpan.FromSeconds(fall * k.CheckInterval));
+    }
+
+    /// <summary>How long a recovered check needs before the weight applies again: between (rise - 1) x interval and rise x interval.</summary>
+    public static TimeWindow TrackScriptRecovery(LabTopology topology)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        var k = topology.Keepalived;
+        var rise = Math.Max(1, k.Rise);
+        return new(TimeSpan.FromSeconds((rise - 1) * k.CheckInterval), TimeSpan.FromSeconds(rise * k.CheckInterval));
+    }
+}
+
+/// <summary>A predicted duration: the earliest and the latest it can be.</summary>
+public readonly record struct TimeWindow(TimeSpan Min, TimeSpan Max)
+{
+    /// <summary>Both ends shifted by the other window's ends (one step after another).</summary>
+    public static TimeWindow operator +(TimeWindow a, TimeWindow b) => new(a.Min + b.Min, a.Max + b.Max);
+
+    public override string ToString() => Min == Max ? $"{Max.TotalSeconds:0.##} s" : $"{Min.TotalSeconds:0.##}-{Max.TotalSeconds:0.##} s";
 }

@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using HaKubeLab.Explain;
+using HaKubeLab.Lint;
+using HaKubeLab.Rendering;
+using HaKubeLab.Topology;
+
+namespace HaKubeLab.Cli;
+
+/// <summary>
+/// <c>lint</c> and <c>explain</c>: pure reading of files and settings, no Docker.
+/// Exit codes: lint 0 clean (warnings allowed), 1 an error-level finding; explain 0, 2 bad input.
+/// </summary>
+internal static class LintCommands
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase), new TimeSpanSecondsConverter() },
+        // Readable apostrophes and Chinese text; the output goes to a terminal or a JSON parser, never into HTML.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static IEnumerable<Command> All() => [Lint(), ExplainCommand()];
+
+    private static Command Lint()
+    {
+        var files = new Argument<string[]>("FILE")
+        {
+            Description = "haproxy.cfg, keepalived.conf, kubeadm-config.yaml, shell scripts, a topology, a markdown runbook or a folder of rendered files. None: the files the topology renders.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var topology = new Option<FileInfo?>("--topology", "-t") { Description = "The lab the files are for (nodes, subnet, VIP); alone, lint what it renders (its profile)." };
+        var json = new Option<bool>("--json") { Description = "Print JSON: findings[{id, rule, severity, file, line, problem, effect, fix}], errors, warnings, infos." };
+        var version = new Option<string?>("--kubernetes-version")
+        {
+            Description = $"The kubeadm/kubelet version that will run the configuration (default: the lab's, {new KubernetesBuild().KubernetesVersion}; 'none' skips the check).",
+        };
+        var cmd = new Command("lint", "Report what is inconsistent or risky in the runbook's files, each finding with rule id, severity, file:line, what is wrong, what it causes and the fix. Exits 1 when a finding is an error.")
+        {
+            files, topology, json, version,
+        };
+        cmd.SetAction(parse =>
+        {
+            var installed = parse.GetValue(version) switch
+            {
+                null => new KubernetesBuild().KubernetesVersion,
+                "none" => null,
+                var v => v,
+            };
+            var paths = parse.GetValue(files) ?? [];
+            var topologyFile = parse.GetValue(topology);
+            LintReport report;
+            if (topologyFile is not null && !topologyFile.Exists)
+                report = Linter.LintFiles([topologyFile.FullName]);
+            else
+            {
+                LabTopology? lab = null;
+                try
+                {
+                    lab = topologyFile is null ? null : TopologyLoader.LoadFile(topologyFile.FullName);
+                }
+                catch (TopologyException)
+                {
+                    // Reported as findings with their lines, like any other input.
+                    report = Linter.LintFiles([topologyFile!.FullName], new LintOptions(InstalledKubernetesVersion: installed));
+                    return Print(report, parse.GetValue(json));
+                }
+                var options = new LintOptions(lab, installed);
+                report = paths.Length > 0 ? Linter.LintFiles(paths, options) : Linter.LintTopology(lab ?? LabTopology.Default, options);
+            }
+            return Print(report, parse.GetValue(json));
+        });
+        return cmd;
+    }
+
+    private static int Print(LintReport report, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                findings = report.Findings.Select(f => new { f.Id, f.Rule, f.Severity, f.File, f.Line, f.Problem, f.Effect, f.Fix }),
+                errors = report.Count(LintSeverity.Error),
+                warnings = report.Count(LintSeverity.Warning),
+                infos = report.Count(LintSeverity.Info),
+            }, Json));
+            return report.ExitCode;
+        }
+        foreach (var f in report.Findings)
+        {
+            Console.WriteLine($"{f.File}:{f.Line}: {f.Severity.ToString().ToLowerInvariant()} {f.Id} {f.Rule}");
+            Console.WriteLine($"    problem: {f.Problem}");
+            Console.WriteLine($"    effect:  {f.Effect}");
+            Console.WriteLine($"    fix:     {f.Fix}");
+        }
+        Console.WriteLine($"{report.Findings.Count} finding(s): {report.Count(LintSeverity.Error)} error(s), {report.Count(LintSeverity.Warning)} warning(s), {report.Count(LintSeverity.Info)} info.");
+        return report.ExitCode;
+    }
+
+    private static Command ExplainCommand()
+    {
+        var topology = new Option<FileInfo?>("--topology", "-t") { Description = "Topology YAML file (default: the runbook's settings); its profile decides what keepalived and haproxy run." };
+        var fail = new Option<string[]>("--fail")
+        {
+            Description = "What fails: node, haproxy, keepalived or apiserver, optionally ':<node>' (default node: the VIP holder). Repeatable. Default: each part of the VIP holder in turn.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var json = new Option<bool>("--json") { Description = "Print JSON: settings, now{holder, possibleHolders, priorities, loadBalancerAnswers, ...}, predictions[...]." };
+        var noApi = new Option<bool>("--no-apiservers") { Description = "Assume no apiserver runs (a lab brought up with --no-kubernetes)." };
+        var cmd = new Command("explain", "Say who holds the VIP with these settings, who would take it if a node, haproxy, keepalived or apiserver failed, after how long, and whether the load-balancer port and the API stay reachable.")
+        {
+            topology, fail, json, noApi,
+        };
+        cmd.SetAction(parse =>
+        {
+            try
+            {
+                var lab = parse.GetValue(topology) is { } file ? TopologyLoader.LoadFile(file.FullName) : LabTopology.Default;
+                var faults = (parse.GetValue(fail) ?? []).Select(Fault.Parse).ToList();
+                var e = Explainer.Explain(lab, faults.Count > 0 ? faults : null, new ExplainOptions(ApiServersRunning: !parse.GetValue(noApi)));
+                if (parse.GetValue(json))
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(e, Json));
+                    return 0;
+                }
+                var s = e.Settings;
+                Console.WriteLine($"Profile {s.Profile}: VIP {s.Vip}, haproxy on {s.LoadBalancerPort}, cluster endpoint {s.ControlPlaneEndpoint}; advert every {s.AdvertInterval} s, weight {s.Weight}, nopreempt {(s.Nopreempt ? "on" : "off")}.");
+                Console.WriteLine();
+                Console.WriteLine("Now:");
+                foreach (var line in e.NowStory) Console.WriteLine("  " + line);
+                foreach (var p in e.Predictions)
+                {
+                    Console.WriteLine();
+                    Console.WriteLine($"If {p.Fault} fails: VIP on {(p.After.PossibleHolders.IsEmpty ? "no node" : string.Join(" or ", p.After.PossibleHolders))}" +
+                        $"{(p.Takeover is { } w ? $" after {w}" : "")}; load balancer {(p.After.LoadBalancerAnswers ? "answers" : "REFUSES")}, API via {s.ControlPlaneEndpoint} {(p.After.ApiThroughEndpoint ? "answers" : "FAILS")}.");
+                    foreach (var line in p.Story) Console.WriteLine("  " + line);
+                }
+                return 0;
+            }
+            catch (TopologyException ex)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return 2;
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException)
+            {
+                Console.Error.WriteLine("error: " + ex.Message);
+                return 2;
+            }
+        });
+        return cmd;
+    }
+
+    /// <summary>Durations as seconds in JSON (a trainer's and a CI system's unit).</summary>
+    private sealed class TimeSpanSecondsConverter : JsonConverter<TimeSpan>
+    {
+        public override TimeSpan Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => TimeSpan.FromSeconds(reader.GetDouble());
+        public override void Write(Utf8JsonWriter writer, TimeSpan value, JsonSerializerOptions options) => writer.WriteNumberValue(Math.Round(value.TotalSeconds, 3));
+    }
+}
