@@ -1,0 +1,633 @@
+using System.Diagnostics;
+using System.Net;
+using Docker.DotNet;
+using HaKubeLab.Chaos.Analysis;
+using HaKubeLab.Chaos.Faults;
+using HaKubeLab.Chaos.Probes;
+using HaKubeLab.Chaos.Reports;
+using HaKubeLab.Chaos.Scenarios;
+using HaKubeLab.Chaos.Telemetry;
+using HaKubeLab.Rendering;
+using HaKubeLab.Runtime;
+using HaKubeLab.Topology;
+using k8s;
+
+namespace HaKubeLab.Chaos;
+
+/// <summary>How to run a scenario.</summary>
+/// <param name="RunFolder">Where the run's files go (created); see <see cref="ChaosRunner.DefaultRunFolder"/>.</param>
+/// <param name="Seed">Seed for random targets; null: the scenario's, else a new one (recorded in the result).</param>
+/// <param name="Log">Progress lines (the CLI prints them).</param>
+public sealed record ChaosRunOptions(Scenario Scenario, LabTopology Topology, string RunFolder, int? Seed = null, Action<string>? Log = null);
+
+/// <summary>A finished run: its result and the files written.</summary>
+public sealed record ChaosRunOutcome(RunResult Result, IReadOnlyList<string> Files);
+
+/// <summary>The lab is missing or not in a state a scenario can start from.</summary>
+public sealed class LabNotReadyException(string message) : Exception(message);
+
+/// <summary>The topology given does not describe the running lab (another subnet, other keepalived settings ...).</summary>
+public sealed class LabMismatchException(string message) : Exception(message);
+
+/// <summary>
+/// Runs a scenario against a running lab: checks the lab, starts the probes side by side, runs the steps
+/// (faults, waits, recoveries), keeps probing for the scenario's duration, undoes every fault still in
+/// place (also on failure and on cancellation), checks the lab is healthy again, and writes the results.
+/// </summary>
+/// <example>
+/// <code>
+/// var scenario = ScenarioLoader.LoadFile("chaos/scenarios/node-kill-vip-holder.yaml");
+/// using var docker = await DockerConnection.ConnectAsync(ct);
+/// var outcome = await ChaosRunner.RunAsync(docker, new ChaosRunOptions(scenario, LabTopology.Default, ChaosRunner.DefaultRunFolder(scenario, "hakubelab")), ct);
+/// Console.WriteLine(outcome.Result.Passed);
+/// </code>
+/// </example>
+public static class ChaosRunner
+{
+    /// <summary>&lt;repository&gt;/artifacts/chaos-runs/&lt;time&gt;-&lt;scenario&gt;-&lt;lab&gt; (or under the working directory outside the repository).</summary>
+    public static string DefaultRunFolder(Scenario scenario, string lab, string? parent = null)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        if (parent is null)
+        {
+            try { parent = Path.Combine(RepositoryLayout.Root(), "artifacts", "chaos-runs"); }
+            catch (InvalidOperationException) { parent = Path.Combine(Directory.GetCurrentDirectory(), "chaos-runs"); }
+        }
+        return Path.Combine(parent, $"{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}-{scenario.Name}-{lab}");
+    }
+
+    /// <summary>Checks the lab exists, is the lab <paramref name="topology"/> describes, and is healthy. Returns its status.</summary>
+    public static async Task<LabStatus> CheckLabAsync(IDockerClient docker, LabTopology topology, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        ArgumentNullException.ThrowIfNull(topology);
+        var status = await LabRuntime.StatusAsync(docker, topology.Name, ct).ConfigureAwait(false);
+        if (!status.Exists) throw new LabNotReadyException($"Lab '{topology.Name}' does not exist. Bring it up with: ./hakubelab up{(topology.Name == LabTopology.Default.Name ? "" : " --topology FILE")}");
+
+        // Restoring runs the lab's own bring-up with this topology: a different one would recreate containers.
+        var mismatch = new List<string>();
+        if (status.Subnet != topology.Subnet.ToString()) mismatch.Add($"subnet {status.Subnet} (topology: {topology.Subnet})");
+        if (status.Vip != topology.Vip.ToString()) mismatch.Add($"VIP {status.Vip} (topology: {topology.Vip})");
+        if (status.LoadBalancerPort != topology.LoadBalancer.Port) mismatch.Add($"load-balancer port {status.LoadBalancerPort} (topology: {topology.LoadBalancer.Port})");
+        var running = new LabRuntime(docker, topology);
+        var secrets = File.Exists(Path.Combine(LabPaths.LabDir(topology.Name), "secrets", "vrrp-auth-pass")) ? running.LoadOrCreateSecrets() : null;
+        foreach (var node in topology.Nodes)
+        {
+            if (!status.Nodes.Any(n => n.Name == node.Name)) { mismatch.Add($"no node {node.Name}"); continue; }
+            if (secrets is null) { mismatch.Add("no lab secrets (lab folder missing)"); break; }
+            foreach (var file in RunbookFiles.ForNode(topology, node, secrets).Where(f => f.NodePath is RunbookFiles.HaproxyConfigPath or RunbookFiles.KeepalivedConfigPath))
+            {
+                var onDisk = LabPaths.HostPathOf(topology.Name, node.Name, file.NodePath);
+                if (!File.Exists(onDisk) || File.ReadAllText(onDisk) != file.Content) mismatch.Add($"{node.Name}'s {file.NodePath} differs");
+            }
+        }
+        if (status.Nodes.Any(n => !topology.Nodes.Any(t => t.Name == n.Name))) mismatch.Add($"the lab has nodes {string.Join(", ", status.Nodes.Select(n => n.Name))}");
+        if (mismatch.Count > 0)
+            throw new LabMismatchException($"Lab '{topology.Name}' was not brought up from this topology: {string.Join("; ", mismatch)}. " +
+                                           "Pass the --topology FILE the lab was brought up with (restoring the lab after a fault reruns its bring-up with it).");
+
+        var problems = new List<string>();
+        foreach (var n in status.Nodes)
+        {
+            if (n.State != "running") problems.Add($"node {n.Name} is {n.State}");
+            foreach (var s in n.Sidecars.Where(s => s.State != "running")) problems.Add($"{n.Name}'s {s.Name} is {s.State}");
+        }
+        if (status.VipHolder is null) problems.Add("no single node carries the VIP");
+        if (status.LoadBalancerAnswers != true) problems.Add($"{topology.Vip}:{topology.LoadBalancer.Port} does not answer");
+        if (problems.Count > 0)
+            throw new LabNotReadyException($"Lab '{topology.Name}' is not healthy, so a scenario cannot start from it: {string.Join("; ", problems)}. Run ./hakubelab up (idempotent) to repair it.");
+        return status;
+    }
+
+    public static async Task<ChaosRunOutcome> RunAsync(IDockerClient docker, ChaosRunOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        ArgumentNullException.ThrowIfNull(options);
+        var scenario = options.Scenario;
+        var topology = TopologyValidator.EnsureValid(options.Topology);
+        var log = options.Log ?? (_ => { });
+        foreach (var f in scenario.Steps.OfType<FaultStep>().Where(f => f.Target.Role == TargetRole.Named && !topology.Nodes.Any(n => n.Name == f.Target.Node)))
+            throw new ScenarioException([new(scenario.File, f.Line, "target", $"unknown target '{f.Target.Node}': lab '{topology.Name}' has no such node",
+                $"name a node of the lab ({string.Join(", ", topology.Nodes.Select(n => n.Name))}) or a role ({string.Join(", ", TargetSpec.RoleNames)})")]);
+
+        await CheckLabAsync(docker, topology, cancellationToken).ConfigureAwait(false);
+        var kubeconfig = LabPaths.KubeconfigPath(topology.Name);
+        var kubernetes = File.Exists(kubeconfig);
+        if (scenario.RequiresKubernetes && !kubernetes)
+            throw new FaultUnsupportedException($"Scenario '{scenario.Name}' needs Kubernetes, and lab '{topology.Name}' has none (no {kubeconfig}). Bring the lab up without --no-kubernetes.");
+
+        var clock = new RunClock();
+        var restorer = new LabRestorer(docker, topology, kubernetes, line => log($"[{clock.Now,7:0.00} s] {line}"));
+        var context = new FaultContext(docker, topology, clock, restorer, line => log($"[{clock.Now,7:0.00} s] {line}"));
+        foreach (var kind in scenario.Steps.OfType<FaultStep>().Select(f => f.Kind).Distinct())
+            await FaultFactory.PreflightAsync(kind, context, kubernetes, cancellationToken).ConfigureAwait(false);
+
+        // Docker.DotNet's log streams hold a thread each; probes must not wait for the pool to grow (2 cores: 2 threads to start with).
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        if (workers < 16) ThreadPool.SetMinThreads(16, io);
+
+        var seed = options.Seed ?? scenario.Seed ?? Random.Shared.Next(1, int.MaxValue);
+        Directory.CreateDirectory(options.RunFolder);
+        var run = new Run(docker, scenario, topology, kubernetes, kubeconfig, clock, context, seed, options.RunFolder, log);
+        var result = await run.ExecuteAsync(cancellationToken).ConfigureAwait(false);
+        var files = ReportWriter.WriteAll(result, scenario, options.RunFolder);
+        return new ChaosRunOutcome(result, files);
+    }
+
+    /// <summary>One run's state: probes, monitor, active faults, step records.</summary>
+    private sealed class Run(IDockerClient docker, Scenario scenario, LabTopology topology, bool kubernetes, string kubeconfig, RunClock clock, FaultContext context, int seed, string runFolder, Action<string> log)
+    {
+        private readonly List<ActiveFault> _faults = [];
+        private readonly List<StepResult> _steps = [];
+        private readonly Dictionary<string, NodeCondition> _conditions = [];
+        private readonly List<ProbeLoop> _loops = [];
+        private readonly List<ProbeResult> _notApplicable = [];
+        private VipHolderMonitor _monitor = null!;
+        private string? _error;
+
+        private void Log(string line) => log($"[{clock.Now,7:0.00} s] {line}");
+
+        private sealed class ActiveFault(FaultStep step, IFault fault, string target, FailoverPrediction prediction, string? holderBefore, Activity? span)
+        {
+            public FaultStep Step { get; } = step;
+            public IFault Fault { get; } = fault;
+            public string Target { get; } = target;
+            public FailoverPrediction Prediction { get; } = prediction;
+            public string? HolderBefore { get; } = holderBefore;
+            public Activity? Span { get; } = span;
+            public double InjectStarted { get; set; }
+            public double? FaultTime { get; set; }
+            public double? UndoneAt { get; set; }
+            public string? UndoError { get; set; }
+            public bool Undone { get; set; }
+        }
+
+        public async Task<RunResult> ExecuteAsync(CancellationToken ct)
+        {
+            using var root = ChaosTelemetry.Source.StartActivity($"chaos {scenario.Name}", ActivityKind.Internal);
+            root?.SetTag("hakubelab.lab", topology.Name);
+            root?.SetTag("hakubelab.scenario", scenario.Name);
+            root?.SetTag("hakubelab.seed", seed);
+            root?.SetTag("hakubelab.run_folder", runFolder);
+            var rootContext = root?.Context ?? default;
+            var interrupted = false;
+            RestoreResult? restore = null;
+            double measuredUntil;
+            CpuResult cpu;
+
+            _monitor = new VipHolderMonitor(docker, topology, clock, scenario.Probes.IntervalOf(ProbeNames.VipHolder));
+            using var probeStop = new CancellationTokenSource();
+            var loopTasks = new List<Task>();
+            var process = Process.GetCurrentProcess();
+            (TimeSpan Cpu, double T)? steady = null;
+            var cpuStart = process.TotalProcessorTime;
+            var wallStart = clock.Now;
+            try
+            {
+                await _monitor.StartAsync(ct).ConfigureAwait(false);
+                BuildProbes();
+                foreach (var loop in _loops) loopTasks.Add(Task.Run(() => loop.RunAsync(probeStop.Token), CancellationToken.None));
+                loopTasks.Add(Task.Run(async () =>
+                {
+                    // A second reading after start-up (JIT, first connections), for the steady-state figure.
+                    await Task.Delay(TimeSpan.FromSeconds(5), probeStop.Token).ConfigureAwait(false);
+                    using var p = Process.GetCurrentProcess();
+                    steady = (p.TotalProcessorTime, clock.Now);
+                }, CancellationToken.None));
+                Log($"probes: {string.Join(", ", _loops.Select(l => $"{l.Probe.Name} every {Durations.Format(l.Interval)}"))}; VIP holder: {_monitor.Current?.Label} ({_monitor.Source})");
+                if (_notApplicable.Count > 0) Log($"not applicable: {string.Join(", ", _notApplicable.Select(p => p.Name))} ({_notApplicable[0].NotApplicableReason})");
+
+                try
+                {
+                    await RunStepsAsync(rootContext, ct).ConfigureAwait(false);
+                    var rest = scenario.Duration.TotalSeconds - clock.Now;
+                    if (rest > 0 && _error is null) await Task.Delay(TimeSpan.FromSeconds(rest), ct).ConfigureAwait(false);
+                    else if (rest < -0.5) Log($"the steps took {clock.Now:0.0} s, longer than the duration {scenario.Duration.TotalSeconds:0.#} s: the measured window ends now");
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    interrupted = true;
+                    Log("interrupted: undoing every fault, then restoring the lab");
+                }
+            }
+            finally
+            {
+                await probeStop.CancelAsync().ConfigureAwait(false);
+                try { await Task.WhenAll(loopTasks).ConfigureAwait(false); } catch (Exception) { /* loops end on cancellation */ }
+                measuredUntil = clock.Now;
+                process.Refresh();
+                var cpuEnd = process.TotalProcessorTime;
+                cpu = new CpuResult(Math.Round((cpuEnd - cpuStart).TotalSeconds, 3), Math.Round(measuredUntil - wallStart, 3), Environment.ProcessorCount,
+                    "Process.TotalProcessorTime of the runner over the measured window: every probe, the VIP-holder monitor and the fault calls (the Docker engine's share of a docker exec is not in it)",
+                    steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null);
+                await _monitor.DisposeAsync().ConfigureAwait(false);
+                foreach (var loop in _loops) loop.Probe.Dispose();
+
+                // Never leave the lab broken: undo what is still in place, whatever happened above.
+                restore = await CleanupAsync(rootContext).ConfigureAwait(false);
+            }
+
+            var result = Analyse(measuredUntil, cpu, restore, interrupted);
+            var checkedResult = result with { Expectations = ExpectationChecker.Check(scenario, result) };
+            RecordTelemetry(checkedResult, rootContext);
+            root?.SetTag("hakubelab.passed", checkedResult.Passed);
+            if (!checkedResult.Passed) root?.SetStatus(ActivityStatusCode.Error, checkedResult.Error ?? "an expectation failed");
+            return checkedResult;
+        }
+
+        private void BuildProbes()
+        {
+            var s = scenario.Probes;
+            // The VIP holder monitor reads /proc and runs no probe traffic; the probes below talk only to the lab.
+            void Add(IProbe probe)
+            {
+                EnsureLabAddress(probe.Target);
+                if (s.IsOff(probe.Name))
+                {
+                    _notApplicable.Add(NotRun(probe.Name, probe.Target, "switched off by the scenario"));
+                    probe.Dispose();
+                    return;
+                }
+                _loops.Add(new ProbeLoop(probe, s.IntervalOf(probe.Name), s.TimeoutOf(probe.Name), clock, scenario.Name));
+            }
+            Add(new TcpConnectProbe(ProbeNames.VipTcp, topology.Vip, topology.LoadBalancer.Port));
+            if (!kubernetes)
+            {
+                var why = $"Kubernetes does not run in lab '{topology.Name}' (no kubeconfig at {kubeconfig})";
+                foreach (var name in new[] { ProbeNames.VipApiTcp, ProbeNames.ReadyzVip, ProbeNames.ApiWrite }.Concat(topology.Nodes.Select(n => ProbeNames.NodeReadyz(n.Name))))
+                    _notApplicable.Add(NotRun(name, "", why));
+                return;
+            }
+            var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig);
+            var server = new Uri(config.Host);
+            var ca = config.SslCaCerts ?? [];
+            Add(new TcpConnectProbe(ProbeNames.VipApiTcp, topology.Vip, topology.Kubernetes.ApiServerPort));
+            Add(new ReadyzProbe(ProbeNames.ReadyzVip, server, ca));
+            foreach (var node in topology.Nodes)
+                Add(new ReadyzProbe(ProbeNames.NodeReadyz(node.Name), new Uri($"https://{node.Ip}:{topology.Kubernetes.ApiServerPort}"), ca));
+            Add(new ApiWriteProbe(ProbeNames.ApiWrite, config));
+        }
+
+        /// <summary>The network rule: probes talk only to the lab's own addresses (its subnet) or loopback.</summary>
+        private void EnsureLabAddress(string target)
+        {
+            var host = target.Contains("://", StringComparison.Ordinal) ? new Uri(target.Split(' ')[0]).Host : target.Split(':')[0];
+            if (!IPAddress.TryParse(host, out var ip) || !(IPAddress.IsLoopback(ip) || topology.Subnet.Contains(ip)))
+                throw new ChaosException($"refusing to probe {target}: chaos traffic goes only to the lab's subnet {topology.Subnet} or loopback");
+        }
+
+        private static ProbeResult NotRun(string name, string target, string why) =>
+            new(name, target, 0, 0, false, why, 0, 0, null, [], 0, null, null, null, []);
+
+        private async Task RunStepsAsync(ActivityContext rootContext, CancellationToken ct)
+        {
+            var index = 0;
+            foreach (var step in scenario.Steps)
+            {
+                index++;
+                var start = clock.Now;
+                using var span = ChaosTelemetry.Source.StartActivity($"step {index}: {step.Describe()}", ActivityKind.Internal, rootContext);
+                span?.SetTag("hakubelab.step.line", step.Line);
+                string? error = null;
+                try
+                {
+                    switch (step)
+                    {
+                        case WaitStep w:
+                            Log(step.Describe());
+                            await Task.Delay(w.Duration, ct).ConfigureAwait(false);
+                            break;
+                        case WaitUntilStep u:
+                            await WaitUntilAsync(u, ct).ConfigureAwait(false);
+                            break;
+                        case RecoverStep r:
+                            foreach (var f in _faults.Where(f => !f.Undone && (r.Which == RecoverStep.All || f.Step.Id == r.Which)).Reverse().ToList())
+                                await UndoAsync(f, ct).ConfigureAwait(false);
+                            break;
+                        case FaultStep f:
+                            await InjectAsync(f, rootContext, ct).ConfigureAwait(false);
+                            break;
+                    }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    _steps.Add(new StepResult(step.Line, step.Describe(), Math.Round(start, 6), Math.Round(clock.Now, 6), "interrupted"));
+                    throw;
+                }
+                catch (Exception e) when (e is ChaosException or FaultUnsupportedException or DockerApiException or LabException or HaKubeLab.Bootstrap.BootstrapException or ArgumentException or IOException)
+                {
+                    error = e.Message;
+                    span?.SetStatus(ActivityStatusCode.Error, e.Message);
+                    Log($"step {index} (line {step.Line}) failed: {e.Message}");
+                }
+                _steps.Add(new StepResult(step.Line, step.Describe(), Math.Round(start, 6), Math.Round(clock.Now, 6), error));
+                if (error is not null)
+                {
+                    _error = $"step {index} ({step.Describe()}, line {step.Line}) failed: {error}; the remaining steps were not run";
+                    return;
+                }
+            }
+        }
+
+        private async Task InjectAsync(FaultStep step, ActivityContext rootContext, CancellationToken ct)
+        {
+            var busy = _faults.Where(f => !f.Undone).Select(f => f.Fault.Node).ToHashSet();
+            var resolver = new TargetResolver(context, _monitor, new Random(seed + _faults.Count), kubernetes);
+            var (node, how) = await resolver.ResolveAsync(step.Target, busy, ct).ConfigureAwait(false);
+            var look = _monitor.Current;
+            var holderBefore = look?.Holders.Length == 1 ? look.Holders[0] : look?.Arp;
+            var prediction = FailoverPredictor.Predict(topology, step.Kind, node, holderBefore, _conditions, kubernetes);
+            var fault = FaultFactory.Create(step.Kind, node, step.Parameters, context);
+
+            var previous = Activity.Current;
+            var span = ChaosTelemetry.Source.StartActivity($"fault {FaultKinds.Name(step.Kind)} {node}", ActivityKind.Internal, rootContext);
+            Activity.Current = previous; // the fault's span lives until its undo, across later steps
+            span?.SetTag("hakubelab.fault.kind", FaultKinds.Name(step.Kind));
+            span?.SetTag("hakubelab.fault.node", node);
+            span?.SetTag("hakubelab.fault.target", step.Target.ToString());
+            span?.SetTag("hakubelab.fault.mechanism", fault.Mechanism);
+            span?.SetTag("hakubelab.predicted", prediction.Summary);
+
+            var active = new ActiveFault(step, fault, $"{step.Target} ({how})", prediction, holderBefore, span) { InjectStarted = Math.Round(clock.Now, 6) };
+            _faults.Add(active); // before the call: a half-done injection is undone too
+            Log($"fault {FaultKinds.Name(step.Kind)} on {node} ({step.Target}: {how}); predicted: {prediction.Summary}");
+            active.FaultTime = Math.Round(await fault.InjectAsync(ct).ConfigureAwait(false), 6);
+            span?.AddEvent(new ActivityEvent("fault time", clock.WallAt(active.FaultTime.Value)));
+            Log($"fault time {active.FaultTime:0.000} s ({fault.Mechanism})");
+            if (step.Kind is FaultKind.NodeRestart)
+            {
+                active.Undone = true;
+                active.UndoneAt = Math.Round(clock.Now, 6);
+                StopDetached(span);
+            }
+            if (step.Kind is FaultKind.NodeKill or FaultKind.NodeStop or FaultKind.NodeRestart or FaultKind.NetworkPartition)
+                await _monitor.RefreshAsync(ct).ConfigureAwait(false);
+            if (step.For is { } duration)
+            {
+                await Task.Delay(duration, ct).ConfigureAwait(false);
+                await UndoAsync(active, ct).ConfigureAwait(false);
+            }
+        }
+
+        private async Task UndoAsync(ActiveFault f, CancellationToken ct)
+        {
+            if (f.Undone) return;
+            Log($"undo {FaultKinds.Name(f.Fault.Kind)} on {f.Fault.Node}");
+            try
+            {
+                await f.Fault.UndoAsync(ct).ConfigureAwait(false);
+                f.Undone = true;
+                f.UndoneAt = Math.Round(clock.Now, 6);
+                if (!_faults.Any(o => !o.Undone && o.Fault.Node == f.Fault.Node)) _conditions.Remove(f.Fault.Node);
+                f.Span?.AddEvent(new ActivityEvent("undone", clock.WallAt(f.UndoneAt.Value)));
+                await _monitor.RefreshAsync(ct).ConfigureAwait(false);
+                Log($"undone {FaultKinds.Name(f.Fault.Kind)} on {f.Fault.Node}");
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                f.UndoError = e.Message;
+                f.Span?.SetStatus(ActivityStatusCode.Error, "undo failed: " + e.Message);
+                throw;
+            }
+            finally
+            {
+                if (f.Undone || f.UndoError is not null) StopDetached(f.Span);
+            }
+        }
+
+        private static void StopDetached(Activity? span)
+        {
+            if (span is null || span.IsStopped) return;
+            var current = Activity.Current;
+            span.Stop();
+            Activity.Current = current;
+        }
+
+        private async Task WaitUntilAsync(WaitUntilStep step, CancellationToken ct)
+        {
+            var loop = _loops.FirstOrDefault(l => l.Probe.Name == step.Probe);
+            if (loop is null)
+            {
+                // A scenario may wait for the API where there is one; on a lab without Kubernetes there is nothing to wait for.
+                var why = _notApplicable.FirstOrDefault(p => p.Name == step.Probe)?.NotApplicableReason ?? "it does not run";
+                Log($"{step.Describe()}: skipped, {step.Probe} is not applicable ({why})");
+                return;
+            }
+            var start = clock.Now;
+            Log(step.Describe());
+            while (true)
+            {
+                if (loop.Last is { Ok: true } last && last.T >= start)
+                {
+                    Log($"{step.Probe} succeeds again after {clock.Now - start:0.00} s");
+                    return;
+                }
+                if (clock.Now - start > step.Timeout.TotalSeconds)
+                    throw new ChaosException($"{step.Probe} did not succeed within {Durations.Format(step.Timeout)}");
+                await Task.Delay(50, ct).ConfigureAwait(false);
+            }
+        }
+
+        private async Task<RestoreResult> CleanupAsync(ActivityContext rootContext)
+        {
+            using var span = ChaosTelemetry.Source.StartActivity("restore the lab", ActivityKind.Internal, rootContext);
+            var watch = Stopwatch.StartNew();
+            var problems = new List<string>();
+            // Bounded, and deaf to the run's cancellation: Ctrl-C must not leave a fault in place.
+            using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+            foreach (var f in _faults.Where(f => !f.Undone).Reverse().ToList())
+            {
+                try { await UndoAsync(f, limit.Token).ConfigureAwait(false); }
+                catch (Exception e) { problems.Add($"undo of {FaultKinds.Name(f.Fault.Kind)} on {f.Fault.Node} failed: {e.Message}"); }
+            }
+            if (_faults.Count == 0) return new RestoreResult(true, 0, "no fault was injected");
+            try
+            {
+                // The safety net: the lab's own idempotent bring-up repairs whatever an undo missed.
+                if (_faults.Any(f => f.Fault.Kind is FaultKind.NodeKill or FaultKind.NodeStop or FaultKind.NodeRestart or FaultKind.NodePause) || problems.Count > 0)
+                    await context.Restorer.RestoreContainersAsync(limit.Token).ConfigureAwait(false);
+                var status = await WaitHealthyAsync(limit.Token).ConfigureAwait(false);
+                if (status is not null) problems.Add(status);
+            }
+            catch (Exception e) { problems.Add(e.Message); }
+            var ok = problems.Count == 0;
+            if (!ok) span?.SetStatus(ActivityStatusCode.Error, string.Join("; ", problems));
+            var detail = ok ? "every fault undone; all containers run, one node carries the VIP, VIP:port answers" + (kubernetes ? ", /readyz ok through the VIP and on every master, every etcd member healthy" : "")
+                            : string.Join("; ", problems) + $". Repair with ./hakubelab up (idempotent), see ./hakubelab status --lab {topology.Name}";
+            Log(ok ? $"lab restored ({watch.Elapsed.TotalSeconds:0.0} s)" : "LAB NOT RESTORED: " + detail);
+            return new RestoreResult(ok, Math.Round(watch.Elapsed.TotalSeconds, 2), detail);
+        }
+
+        /// <summary>Waits until the lab is as healthy as before the run; returns what is still wrong, or null.</summary>
+        private async Task<string?> WaitHealthyAsync(CancellationToken ct)
+        {
+            var watch = Stopwatch.StartNew();
+            var deadline = TimeSpan.FromSeconds(kubernetes ? 240 : 90);
+            string? last = null;
+            IKubernetes? client = kubernetes ? ClusterReadiness(kubeconfig) : null;
+            try
+            {
+                while (watch.Elapsed < deadline)
+                {
+                    try
+                    {
+                        var status = await LabRuntime.StatusAsync(docker, topology.Name, ct).ConfigureAwait(false);
+                        var wrong = status.Nodes.Where(n => n.State != "running").Select(n => $"node {n.Name} is {n.State}")
+                            .Concat(status.Nodes.SelectMany(n => n.Sidecars.Where(s => s.State != "running").Select(s => $"{n.Name}'s {s.Name} is {s.State}")))
+                            .ToList();
+                        if (status.VipHolder is null) wrong.Add("no single VIP holder");
+                        if (status.LoadBalancerAnswers != true) wrong.Add("VIP:port does not answer");
+                        if (client is not null && wrong.Count == 0)
+                        {
+                            try
+                            {
+                                var readyz = await HaKubeLab.Bootstrap.ClusterReadiness.ReadyzAsync(client, ct).ConfigureAwait(false);
+                                if (readyz != "ok") wrong.Add($"/readyz through the VIP says '{readyz}'");
+                            }
+                            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { wrong.Add("/readyz through the VIP: " + e.GetBaseException().Message); }
+                            // Every master's own apiserver and etcd member, not just the one behind the VIP.
+                            var health = await ControlPlaneHealth.CheckAsync(docker, topology.Name,
+                                [.. topology.Nodes.Select(n => (n.Name, n.Ip.ToString(), true))], topology.Kubernetes.ApiServerPort, ct).ConfigureAwait(false);
+                            wrong.AddRange(health.Nodes.Where(n => n.ApiServer != "ok").Select(n => $"{n.Node}'s apiserver: {n.ApiServer}"));
+                            wrong.AddRange(health.Nodes.Where(n => n.Etcd != "healthy").Select(n => $"{n.Node}'s etcd: {n.Etcd}"));
+                        }
+                        if (wrong.Count == 0) return null;
+                        last = string.Join("; ", wrong);
+                    }
+                    catch (DockerApiException e) { last = e.Message; }
+                    await Task.Delay(1000, ct).ConfigureAwait(false);
+                }
+                return $"after {deadline.TotalSeconds:0} s: {last}";
+            }
+            finally
+            {
+                client?.Dispose();
+            }
+        }
+
+        private static IKubernetes ClusterReadiness(string kubeconfig) => HaKubeLab.Bootstrap.ClusterReadiness.Client(kubeconfig, TimeSpan.FromSeconds(3));
+
+        private RunResult Analyse(double measuredUntil, CpuResult cpu, RestoreResult? restore, bool interrupted)
+        {
+            var probes = _loops.Select(l =>
+            {
+                var samples = l.Samples;
+                var outages = SeriesMath.Outages(samples);
+                return new ProbeResult(l.Probe.Name, l.Probe.Target, l.Interval.TotalMilliseconds, l.Timeout.TotalMilliseconds, true, null,
+                    samples.Count, samples.Count(s => !s.Ok), Round(SeriesMath.Availability(samples)), outages, Math.Round(SeriesMath.OutageSeconds(outages), 4),
+                    Round(SeriesMath.LatencyPercentile(samples, 50)), Round(SeriesMath.LatencyPercentile(samples, 99)),
+                    SeriesMath.WorstGap(samples) is { } g ? Math.Round(g * 1000, 1) : null, samples);
+            }).Concat(_notApplicable).ToList();
+
+            var holderSamples = _monitor.Samples;
+            var changes = VipHolderMonitor.Changes(holderSamples);
+            var vip = new VipHolderResult(
+                _monitor.Source + "; plus keepalived's HAKUBELAB-VRRP state-change lines (docker logs) and the host's ARP entry for the VIP",
+                $"a change on the interfaces is known to within one poll ({Durations.Format(_monitor.Interval)}): it happened between the previous look and the one that saw it. " +
+                "keepalived's lines carry the notify script's own nanosecond stamp (wall clock, mapped to run time via the start's wall-clock time). " +
+                "'arp' is where the host sends VIP traffic: it follows keepalived's gratuitous ARP.",
+                _monitor.Interval.TotalMilliseconds,
+                holderSamples.FirstOrDefault()?.Label, holderSamples.LastOrDefault()?.Label, changes, _monitor.Transitions, holderSamples);
+
+            var injected = _faults.Where(f => f.FaultTime is not null).ToList();
+            var faults = injected.Select((f, index) =>
+            {
+                // What this fault caused ends where the next fault starts.
+                var until = index + 1 < injected.Count ? injected[index + 1].InjectStarted : measuredUntil;
+                var figures = new Dictionary<string, FailoverFigure>();
+                foreach (var l in _loops.Where(l => ProbeNames.ThroughVip.Contains(l.Probe.Name)))
+                {
+                    var samples = l.Samples;
+                    var m = SeriesMath.Failover(samples, f.FaultTime!.Value);
+                    var outage = SeriesMath.Outages(samples).FirstOrDefault(o => o.Start >= f.InjectStarted && o.Start <= Math.Min(f.UndoneAt ?? measuredUntil, until));
+                    figures[l.Probe.Name] = new FailoverFigure(m.Seconds is { } sec ? Math.Round(sec, 4) : null, m.Interrupted,
+                        m.FirstSuccess is { } fs && f.UndoneAt is { } u && fs >= u && m.Interrupted && f.Fault.Kind != FaultKind.NodeRestart,
+                        outage?.Start, outage is null ? null : Math.Round(outage.Length, 4));
+                }
+                // The holder may change while the injector's call still runs (docker kill returns after the network is torn down).
+                var moved = changes.FirstOrDefault(c => c.T >= f.InjectStarted && c.T < until && c.To != "none");
+                return new FaultResult(f.Step.Id, FaultKinds.Name(f.Fault.Kind), f.Fault.Node, f.Target, f.Fault.Mechanism, f.Step.Line, f.InjectStarted, f.FaultTime!.Value,
+                    f.UndoneAt is { } ua && ua <= measuredUntil ? ua : null, f.UndoError, f.HolderBefore, f.Prediction, figures,
+                    moved is null ? null : Math.Round(moved.T - f.FaultTime!.Value, 4), moved?.To,
+                    f.Prediction.Window is { } w ? new SecondsWindow(Math.Round(Math.Max(0, w.Min - (f.FaultTime!.Value - f.InjectStarted)), 4), w.Max) : null,
+                    Verdict(f, figures.GetValueOrDefault(scenario.FailoverProbe), _loops.FirstOrDefault(l => l.Probe.Name == scenario.FailoverProbe)));
+            }).ToList();
+
+            var rendered = HaKubeLab.Explain.Explainer.AsRendered(topology).Keepalived;
+            return new RunResult
+            {
+                Scenario = scenario.Name,
+                ScenarioFile = scenario.File,
+                Description = scenario.Description,
+                Lab = new LabInfo(topology.Name, topology.Subnet.ToString(), topology.Vip.ToString(), topology.LoadBalancer.Port, topology.Kubernetes.ApiServerPort, kubernetes,
+                    topology.Profile.ToString().ToLowerInvariant(),
+                    $"advert_int {rendered.AdvertInterval} s, track script every {rendered.CheckInterval} s (fall {rendered.Fall}, weight {rendered.Weight}), nopreempt {(rendered.Nopreempt ? "on" : "off")}, priorities {string.Join("/", topology.Nodes.Select(n => $"{n.Name}:{n.Priority}{(n.State == VrrpState.Master ? " MASTER" : "")}"))}",
+                    FailoverPredictor.HasRunbookSettings(topology), [.. topology.Nodes.Select(n => n.Name)]),
+                RunFolder = runFolder,
+                StartedAt = clock.StartWall,
+                Seed = seed,
+                DurationSeconds = scenario.Duration.TotalSeconds,
+                MeasuredUntil = Math.Round(measuredUntil, 4),
+                Probes = probes,
+                VipHolder = vip,
+                Faults = faults,
+                Steps = [.. _steps],
+                Cpu = cpu,
+                Restore = restore,
+                Interrupted = interrupted,
+                Error = _error,
+            };
+        }
+
+        /// <summary>
+        /// Measured beside predicted, allowing the probe's resolution (an attempt can hang until its timeout).
+        /// The VRRP window runs from the moment the fault took effect, somewhere during the injector's call:
+        /// the outage it caused is at least its own length and at most its end minus the call's start.
+        /// </summary>
+        private static string? Verdict(ActiveFault f, FailoverFigure? measured, ProbeLoop? loop)
+        {
+            if (loop is null || measured is null) return null;
+            var probe = loop.Probe.Name;
+            if (f.Prediction.DownUntilUndone)
+                return measured.AfterUndo || measured.Seconds is null ? $"as predicted: {probe} failed until the fault was undone" : $"NOT as predicted: {probe} succeeded before the fault was undone";
+            if (f.Prediction.Window is not { } w) return null;
+            var resolution = (loop.Interval + loop.Timeout).TotalSeconds;
+            if (measured.OutageSeconds is not { } length || measured.OutageStart is not { } start)
+                return w.Max <= 0 ? $"as predicted: {probe} did not notice the fault"
+                    : $"{probe} did not notice the fault (predicted an outage of {w}); it cannot see what the fault did (e.g. a frozen host's kernel still completes TCP handshakes)";
+            var (low, high) = (length, start + length - f.InjectStarted);
+            if (w.Max <= 0) return $"NOT as predicted: an outage of {length:0.00} s where none was predicted";
+            return high < w.Min - resolution ? $"{w.Min - high:0.00} s shorter than predicted (outage {length:0.00} s, predicted {w})"
+                : low > w.Max + resolution ? $"{low - w.Max:0.00} s longer than predicted (outage {length:0.00} s, predicted {w})"
+                : $"within the prediction: outage {length:0.00}-{high:0.00} s from the fault taking effect, predicted {w} (probe resolution {resolution * 1000:0} ms)";
+        }
+
+        private static double? Round(double? v) => v is { } x ? Math.Round(x, 4) : null;
+
+        private void RecordTelemetry(RunResult result, ActivityContext rootContext)
+        {
+            foreach (var f in result.Faults)
+                foreach (var (probe, figure) in f.Failover)
+                    if (figure.Seconds is { } s)
+                        ChaosTelemetry.FailoverSeconds.Record(s, new TagList { { "scenario", scenario.Name }, { "fault", f.Kind }, { "probe", probe }, { "node", f.Node } });
+            foreach (var p in result.Probes.Where(p => p.Applicable))
+                foreach (var o in p.Outages)
+                {
+                    ChaosTelemetry.OutageSeconds.Record(o.Length, new TagList { { "scenario", scenario.Name }, { "probe", p.Name } });
+                    var previous = Activity.Current;
+                    var span = ChaosTelemetry.Source.StartActivity($"outage {p.Name}", ActivityKind.Internal, rootContext, startTime: clock.WallAt(o.Start));
+                    Activity.Current = previous;
+                    if (span is null) continue;
+                    span.SetTag("hakubelab.probe", p.Name);
+                    span.SetTag("hakubelab.outage.failed_probes", o.FailedSamples);
+                    span.SetTag("hakubelab.outage.first_error", o.FirstError);
+                    span.SetTag("hakubelab.outage.open", o.Open);
+                    span.SetEndTime(clock.WallAt(o.Start + o.Length).UtcDateTime);
+                    StopDetached(span);
+                }
+            var root = Activity.Current;
+            foreach (var c in result.VipHolder.Changes)
+                root?.AddEvent(new ActivityEvent("vip holder changed", clock.WallAt(c.T), new ActivityTagsCollection { ["from"] = c.From, ["to"] = c.To }));
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using HaKubeLab.Chaos.Probes;
+
+namespace HaKubeLab.Tests.Unit;
+
+/// <summary>The VIP-holder sources: a namespace's fib_trie, the host's ARP table, keepalived's notify lines.</summary>
+public class ChaosVipHolderSourceTests
+{
+    // Trimmed /proc/<pid>/net/fib_trie of a lab node holding the VIP 192.168.100.190.
+    private const string FibTrie = """
+        Main:
+          +-- 0.0.0.0/0 3 0 5
+             |-- 0.0.0.0
+                /0 universe UNICAST
+             +-- 192.168.100.0/24 2 0 2
+                |-- 192.168.100.0
+                   /24 link UNICAST
+                +-- 192.168.100.190/31 1 0 0
+                   |-- 192.168.100.190
+                      /32 host LOCAL
+                   |-- 192.168.100.191
+                      /32 host LOCAL
+        Local:
+          +-- 0.0.0.0/0 3 0 5
+             |-- 192.168.100.255
+                /32 link BROADCAST
+        """;
+
+    [Fact]
+    public void Fib_trie_shows_a_local_address()
+    {
+        Assert.True(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.190"));
+        Assert.True(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.191"));
+        Assert.False(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.19"));
+        Assert.False(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.255")); // broadcast, not local
+        Assert.False(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.0"));
+    }
+
+    [Fact]
+    public void Arp_table_gives_the_mac_of_a_complete_entry_only()
+    {
+        const string arp = """
+            IP address       HW type     Flags       HW address            Mask     Device
+            192.168.100.190  0x1         0x2         02:42:C0:A8:64:BF     *        br-1
+            192.168.100.192  0x1         0x0         00:00:00:00:00:00     *        br-1
+            """;
+        Assert.Equal("02:42:c0:a8:64:bf", VipHolderMonitor.ArpMac(arp, "192.168.100.190"));
+        Assert.Null(VipHolderMonitor.ArpMac(arp, "192.168.100.192"));
+        Assert.Null(VipHolderMonitor.ArpMac(arp, "192.168.100.193"));
+    }
+
+    [Fact]
+    public void Keepalived_notify_lines_parse_with_nanoseconds_cut_to_ticks()
+    {
+        var v = VipHolderMonitor.ParseVrrpLine("HAKUBELAB-VRRP time=2026-11-25T05:34:32.854246048Z type=INSTANCE name=VI_1 state=MASTER priority=111");
+        Assert.NotNull(v);
+        Assert.Equal("MASTER", v.Value.State);
+        Assert.Equal(111, v.Value.Priority);
+        Assert.Equal(new DateTimeOffset(2026, 11, 25, 5, 34, 32, TimeSpan.Zero).AddTicks(8542460), v.Value.Wall);
+        Assert.Null(VipHolderMonitor.ParseVrrpLine("Wed Nov 25 05:34:48 2026: (VI_1) Entering FAULT STATE"));
+    }
+
+    [Fact]
+    public void Changes_are_between_the_previous_look_and_the_one_that_saw_them()
+    {
+        HolderSample[] samples = [new(0, ["m01"], "m01"), new(0.05, ["m01"], "m01"), new(0.1, [], "m01"), new(3.0, ["m02"], "m02")];
+        var changes = VipHolderMonitor.Changes(samples);
+        Assert.Equal(2, changes.Count);
+        Assert.Equal(("m01", "none", 0.05, 0.1), (changes[0].From, changes[0].To, changes[0].PreviousLook, changes[0].T));
+        Assert.Equal(("none", "m02"), (changes[1].From, changes[1].To));
+    }
+}
