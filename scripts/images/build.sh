@@ -60,7 +60,7 @@ build_derived() { # build_derived NAME [CONTEXT_DIR [EXTRA_HASH]] -> hakubelab/N
   if ! image_exists "$tag"; then
     log "building $tag ..."
     local out
-    if ! out=$(docker build -q --build-arg "BASE=$base_tag" --label "io.hakubelab.inputs=$tag" -t "$tag" "$ctx" 2>&1); then
+    if ! out=$(docker build -q --force-rm --build-arg "BASE=$base_tag" --label "io.hakubelab.inputs=$tag" -t "$tag" "$ctx" 2>&1); then
       printf '%s\n' "$out" >&2
       fail "docker build of $name"
     fi
@@ -86,7 +86,7 @@ controlplane_image() { # controlplane_image NAME TAG INPUTS_HASH DOCKERFILE CONT
   if [ "$have" = "$inputs" ]; then log "$ref is cached"; return; fi
   log "building $ref ..."
   local out
-  if ! out=$(docker build -q -f "$dockerfile" --label "io.hakubelab.inputs=$inputs" "$@" -t "$ref" "$ctx" 2>&1); then
+  if ! out=$(docker build -q --force-rm -f "$dockerfile" --label "io.hakubelab.inputs=$inputs" "$@" -t "$ref" "$ctx" 2>&1); then
     printf '%s\n' "$out" >&2
     fail "docker build of $ref"
   fi
