@@ -38,24 +38,30 @@ public class LoadBalancerLabTests(ITestOutputHelper output)
     public async Task Down_leaves_nothing_labelled_even_after_an_interrupted_up()
     {
         var lab = await TestLab.CreateAsync("down");
-        var name = lab.Topology.Name;
-        // Interrupt bring-up half-way (nodes and haproxy made, keepalived starting), keeping what was made, as a crash would.
-        using var cts = new CancellationTokenSource();
-        var progress = new SyncProgress<LabProgress>(p => { if (p.Action == "start keepalived m02" && !p.Done) cts.Cancel(); });
-        var images = await TestLab.ImagesAsync(output);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            lab.Runtime.UpAsync(images, progress, new LabRuntime.UpOptions(RemoveOnFailure: false), cts.Token));
-        Assert.NotEmpty(await lab.Runtime.ListAsync(CancellationToken.None));
+        try
+        {
+            var name = lab.Topology.Name;
+            // Interrupt bring-up half-way (nodes and haproxy made, keepalived starting), keeping what was made, as a crash would.
+            using var cts = new CancellationTokenSource();
+            var progress = new SyncProgress<LabProgress>(p => { if (p.Action == "start keepalived m02" && !p.Done) cts.Cancel(); });
+            var images = await TestLab.ImagesAsync(output);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                lab.Runtime.UpAsync(images, progress, new LabRuntime.UpOptions(RemoveOnFailure: false), cts.Token));
+            Assert.NotEmpty(await lab.Runtime.ListAsync(CancellationToken.None));
 
-        var removed = await LabRuntime.DownAsync(lab.Docker, name, CancellationToken.None);
-        TestLab.Log(output, $"down removed {removed}");
+            var removed = await LabRuntime.DownAsync(lab.Docker, name, CancellationToken.None);
+            TestLab.Log(output, $"down removed {removed}");
 
-        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={name}"] = true } };
-        Assert.Empty(await lab.Docker.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }));
-        Assert.Empty(await lab.Docker.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }));
-        Assert.Empty((await lab.Docker.Volumes.ListAsync(new VolumesListParameters { Filters = filter })).Volumes ?? []);
-        Assert.False(Directory.Exists(LabPaths.LabDir(name)));
-        await lab.DisposeAsync();
+            var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={name}"] = true } };
+            Assert.Empty(await lab.Docker.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }));
+            Assert.Empty(await lab.Docker.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }));
+            Assert.Empty((await lab.Docker.Volumes.ListAsync(new VolumesListParameters { Filters = filter })).Volumes ?? []);
+            Assert.False(Directory.Exists(LabPaths.LabDir(name)));
+        }
+        finally
+        {
+            await lab.DisposeAsync(); // also when an assertion fails: a test never leaks a lab
+        }
     }
 
     [Fact]
