@@ -20,15 +20,9 @@ namespace HaKubeLab.Cli;
 /// </summary>
 internal static class ChaosCommands
 {
-    private static readonly Option<FileInfo?> TopologyOption = new("--topology", "-t")
-    {
-        Description = "Topology YAML file the lab was brought up with (default: the runbook's three masters, VIP 192.168.100.190).",
-    };
-
-    private static readonly Option<string?> LabOption = new("--lab")
-    {
-        Description = "Lab name (default: the topology's name, 'hakubelab').",
-    };
+    // The same options as the lab commands: one definition, one meaning.
+    private static Option<FileInfo?> TopologyOption => LabCommands.TopologyOption;
+    private static Option<string?> LabOption => LabCommands.LabOption;
 
     public static Command Chaos()
     {

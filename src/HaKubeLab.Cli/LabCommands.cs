@@ -10,12 +10,12 @@ namespace HaKubeLab.Cli;
 /// <summary>The CLI's commands: thin wrappers over HaKubeLab.Lab's runtime, as the AppHost and tests use it.</summary>
 internal static class LabCommands
 {
-    private static readonly Option<FileInfo?> TopologyOption = new("--topology", "-t")
+    internal static readonly Option<FileInfo?> TopologyOption = new("--topology", "-t")
     {
         Description = "Topology YAML file (default: the runbook's three masters, VIP 192.168.100.190).",
     };
 
-    private static readonly Option<string?> LabOption = new("--lab")
+    internal static readonly Option<string?> LabOption = new("--lab")
     {
         Description = "Lab name (default: the topology's name, 'hakubelab').",
     };
