@@ -32,6 +32,7 @@ public static class ContainerSpecs
         {
             ["io.hakubelab.vip"] = t.Vip.ToString(),
             ["io.hakubelab.lb-port"] = t.LoadBalancer.Port.ToString(),
+            ["io.hakubelab.apiserver-port"] = t.Kubernetes.ApiServerPort.ToString(),
             ["io.hakubelab.subnet"] = t.Subnet.ToString(),
         }),
     };

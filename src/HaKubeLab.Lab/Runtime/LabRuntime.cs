@@ -283,7 +283,9 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         var status = new LabStatus(lab, net?.Labels.Label("io.hakubelab.subnet"), vip, port, holders.Count == 1 ? holders[0] : null, answers, nodes);
         if (!File.Exists(LabPaths.KubeconfigPath(lab))) return status;
         // Kubernetes was bootstrapped: add each master's apiserver and etcd member, and the etcd leader.
-        var health = await ControlPlaneHealth.CheckAsync(docker, lab, [.. nodes.Select(n => (n.Name, n.Ip, n.State == "running"))], 6443, ct).ConfigureAwait(false);
+        // The apiserver port is on the network's labels, like the VIP, so status needs no topology file.
+        var apiPort = int.TryParse(net?.Labels.Label("io.hakubelab.apiserver-port"), out var a) ? a : 6443;
+        var health = await ControlPlaneHealth.CheckAsync(docker, lab, [.. nodes.Select(n => (n.Name, n.Ip, n.State == "running"))], apiPort, ct).ConfigureAwait(false);
         return status with
         {
             Kubernetes = true,
