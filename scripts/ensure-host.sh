@@ -65,10 +65,14 @@ case "${1:-all}" in
     ensure_pkg dpkg-source dpkg-dev
     ensure_pkg gcc gcc
     ;;
+  browser)
+    # Debian's Chromium for the dashboard's real-browser test (Playwright drives it by path; its own download cannot work offline).
+    ensure_pkg chromium chromium
+    ;;
   all)
     ensure_docker
     ensure_pkg debootstrap debootstrap
     ensure_pkg rsync rsync
     ;;
-  *) log "usage: $0 [docker|build-tools|kubernetes-tools|all]"; exit 2 ;;
+  *) log "usage: $0 [docker|build-tools|kubernetes-tools|browser|all]"; exit 2 ;;
 esac

@@ -7,15 +7,18 @@ public sealed record LabProgress(string Action, string Detail, bool Done, TimeSp
 
 /// <summary>
 /// Runs named actions with a visible start and end (as kind does), each an OpenTelemetry-compatible
-/// Activity on the "HaKubeLab.Lab" source.
+/// Activity on the lab's source (<see cref="Telemetry.TelemetryNames.Lab"/>) or the one given (the bootstrap's).
 /// </summary>
-public sealed class LabActions(IProgress<LabProgress>? progress)
+public sealed class LabActions(IProgress<LabProgress>? progress, ActivitySource? source = null)
 {
-    public static readonly ActivitySource Source = new("HaKubeLab.Lab");
+    /// <summary>The lab runtime's source (<see cref="Telemetry.LabTelemetry.Lab"/>).</summary>
+    public static ActivitySource Source => Telemetry.LabTelemetry.Lab;
+
+    private readonly ActivitySource _source = source ?? Telemetry.LabTelemetry.Lab;
 
     public async Task<T> RunAsync<T>(string action, Func<Activity?, Task<T>> body, string detail = "")
     {
-        using var activity = Source.StartActivity(action);
+        using var activity = _source.StartActivity(action);
         var clock = Stopwatch.StartNew();
         progress?.Report(new LabProgress(action, detail, false, TimeSpan.Zero));
         try
