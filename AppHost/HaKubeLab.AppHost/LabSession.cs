@@ -53,8 +53,12 @@ public sealed class LabSession(
         return Task.CompletedTask;
     }
 
+    private int _stopped;
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // Hosts may stop twice (StopAsync, then DisposeAsync): the lab is removed once.
+        if (Interlocked.Exchange(ref _stopped, 1) == 1) return;
         await _stop.CancelAsync().ConfigureAwait(false);
         foreach (var cts in _logStreams.Values) await cts.CancelAsync().ConfigureAwait(false);
         Task[] tasks;
@@ -87,17 +91,18 @@ public sealed class LabSession(
         {
             await PublishAsync(model.Lab, s => s with { State = new(KnownResourceStates.Starting, KnownResourceStateStyles.Info) }).ConfigureAwait(false);
             await WaitForDashboardAsync(labLog, ct).ConfigureAwait(false);
-            _docker = await DockerConnection.ConnectAsync(ct).ConfigureAwait(false);
-            await SweepOrAdoptAsync(labLog, ct).ConfigureAwait(false);
-            lock (_tasks) _tasks.Add(Task.Run(() => ForwardLogsAsync(ct), CancellationToken.None));
-
-            // One trace for the whole bring-up: the runtime's and the bootstrap's step spans are its children.
+            // One trace for the whole bring-up: the sweep, the runtime's and the bootstrap's step spans are its children.
             using var up = Source.StartActivity($"up {t.Name}");
             up?.SetTag("hakubelab.lab", t.Name);
             up?.SetTag("hakubelab.kubernetes", model.Settings.Kubernetes);
-            var clock = Stopwatch.StartNew();
+            _docker = await DockerConnection.ConnectAsync(ct).ConfigureAwait(false);
+            using (Source.StartActivity("sweep or adopt"))
+                await SweepOrAdoptAsync(labLog, ct).ConfigureAwait(false);
+            lock (_tasks) _tasks.Add(Task.Run(() => ForwardLogsAsync(ct), CancellationToken.None));
 
-            var images = await StepAsync(model.Images, () => LabImages.EnsureAsync(new SyncProgress<string>(ImageLine), ct)).ConfigureAwait(false);
+            LabImageSet images;
+            using (Source.StartActivity("build images"))
+                images = await StepAsync(model.Images, () => LabImages.EnsureAsync(new SyncProgress<string>(ImageLine), ct)).ConfigureAwait(false);
             await FinishStepAsync(model.KubernetesBuild, $"node image {images.Node} (Kubernetes {images.KubernetesVersion})").ConfigureAwait(false);
             lock (_tasks) _tasks.Add(Task.Run(() => WatchAsync(ct), CancellationToken.None));
 
@@ -194,14 +199,16 @@ public sealed class LabSession(
 
     private void ImageLine(string line)
     {
-        // build.sh's Kubernetes part logs as "[k8s-build ...]" and builds the control-plane and node images after it.
-        if (!_kubernetesLines && (line.StartsWith("[k8s-build", StringComparison.Ordinal) || line.Contains("node ", StringComparison.Ordinal) && line.StartsWith("[images", StringComparison.Ordinal) && line.Contains("hakubelab/node", StringComparison.Ordinal)))
+        // build.sh builds base, haproxy, keepalived, then Kubernetes (binaries, control-plane images, node image):
+        // everything after the keepalived line belongs to the Kubernetes build.
+        var logger = loggers.GetLogger(_kubernetesLines ? model.KubernetesBuild : model.Images);
+        logger.LogInformation("{Line}", line);
+        if (!_kubernetesLines && line.Contains(" keepalived ", StringComparison.Ordinal) && (line.EndsWith("cached", StringComparison.Ordinal) || line.EndsWith("built", StringComparison.Ordinal)))
         {
             _kubernetesLines = true;
             _ = FinishStepAsync(model.Images, "base, haproxy, keepalived images ready");
             _ = StartStepAsync(model.KubernetesBuild);
         }
-        loggers.GetLogger(_kubernetesLines ? model.KubernetesBuild : model.Images).LogInformation("{Line}", line);
     }
 
     private async Task<T> StepAsync<T>(LabStepResource step, Func<Task<T>> body)

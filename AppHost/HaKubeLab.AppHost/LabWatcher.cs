@@ -93,7 +93,8 @@ public sealed partial class LabWatcher(IDockerClient docker, LabTopology topolog
 
     private async Task<bool> CarriesVipAsync(string id, string container, string vip, CancellationToken ct)
     {
-        if (!_pids.TryGetValue(id, out var pid))
+        // The node's main PID, re-read when the container restarted (its cgroup no longer names the ID).
+        if (!_pids.TryGetValue(id, out var pid) || !Owns(pid, id))
         {
             var inspect = await docker.Containers.InspectContainerAsync(id, ct).ConfigureAwait(false);
             pid = (int)inspect.State.Pid;
@@ -102,13 +103,19 @@ public sealed partial class LabWatcher(IDockerClient docker, LabTopology topolog
         var fib = $"/proc/{pid}/net/fib_trie";
         try
         {
-            if (pid > 0 && File.Exists(fib)) return VipHolderMonitor.FibTrieHasLocal(await File.ReadAllTextAsync(fib, ct).ConfigureAwait(false), vip);
+            if (pid > 0 && Owns(pid, id)) return VipHolderMonitor.FibTrieHasLocal(await File.ReadAllTextAsync(fib, ct).ConfigureAwait(false), vip);
         }
         catch (IOException) { _pids.Remove(id); }
         catch (UnauthorizedAccessException) { }
         // Not root or a remote engine: ask the node itself.
         var r = await DockerExec.RunAsync(docker, container, ["ip", "-4", "-o", "addr", "show", "dev", topology.Keepalived.Interface], ct).ConfigureAwait(false);
         return r.Succeeded && r.Stdout.Contains($" {vip}/", StringComparison.Ordinal);
+    }
+
+    private static bool Owns(int pid, string containerId)
+    {
+        try { return pid > 0 && File.ReadAllText($"/proc/{pid}/cgroup").Contains(containerId, StringComparison.Ordinal); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     [GeneratedRegex(@"^Exited \((-?\d+)\)")]

@@ -47,7 +47,8 @@ public sealed class AppHostFixture : IAsyncLifetime
             $"--HAKUBELAB_LAB={Lab}",
             $"--HAKUBELAB_SUBNET={Subnet}",
             "--HAKUBELAB_KUBERNETES=false",
-            // The headless settings of FACTS.md (Aspire), on ports of this test's own.
+            // The headless settings of FACTS.md (Aspire), on ports of this test's own (not randomized: the browser opens them).
+            "--DcpPublisher:RandomizePorts=false",
             $"--ASPNETCORE_URLS={Dashboard}",
             $"--ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL=http://127.0.0.1:{otlp}",
             $"--ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL=http://127.0.0.1:{resources}",
