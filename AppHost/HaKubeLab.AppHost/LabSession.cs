@@ -447,7 +447,7 @@ public sealed class LabSession(
                 }, new SyncProgress<string>(line =>
                 {
                     var space = line.IndexOf(' ', StringComparison.Ordinal);
-                    if (space > 0 && DateTimeOffset.TryParse(line[..space], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
+                    if (space > 0 && TryParseDockerTime(line[..space], out var at))
                     {
                         if (since is not null && at.ToUnixTimeMilliseconds() / 1000.0 <= since) return;
                         _logsSince[part.Name] = at;
@@ -462,6 +462,14 @@ public sealed class LabSession(
             try { await Task.Delay(1000, ct).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
         }
+    }
+
+    /// <summary>Docker's RFC 3339 timestamps carry nanoseconds; .NET parses at most 7 fractional digits.</summary>
+    internal static bool TryParseDockerTime(string text, out DateTimeOffset at)
+    {
+        var dot = text.IndexOf('.', StringComparison.Ordinal);
+        if (dot > 0 && text.EndsWith('Z') && text.Length - dot - 2 > 7) text = text[..(dot + 8)] + "Z";
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out at);
     }
 
     private Task PublishAsync(IResource resource, Func<CustomResourceSnapshot, CustomResourceSnapshot> update) =>
