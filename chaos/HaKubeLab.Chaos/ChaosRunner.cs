@@ -507,12 +507,10 @@ public static class ChaosRunner
                 {
                     try
                     {
-                        var status = await context.Restorer.Lab.StatusAsync(ct).ConfigureAwait(false);
-                        var wrong = status.Nodes.Where(n => n.State != "running").Select(n => $"node {n.Name} is {n.State}")
-                            .Concat(status.Nodes.SelectMany(n => n.Sidecars.Where(s => s.State != "running").Select(s => $"{n.Name}'s {s.Name} is {s.State}")))
-                            .ToList();
-                        if (status.VipHolder is null) wrong.Add("no single VIP holder");
-                        if (status.LoadBalancerAnswers != true) wrong.Add("VIP:port does not answer");
+                        // One container list and one VIP look per second; the control plane is asked only once those are right.
+                        var snapshot = await context.Restorer.Lab.SnapshotAsync(ct).ConfigureAwait(false);
+                        var wrong = snapshot.Problems().ToList();
+                        if (!await TcpProbe.ConnectAsync(topology.Vip, topology.LoadBalancer.Port, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false)) wrong.Add("VIP:port does not answer");
                         if (client is not null && wrong.Count == 0)
                         {
                             try
