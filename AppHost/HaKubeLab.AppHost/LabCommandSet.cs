@@ -31,15 +31,15 @@ public static class LabCommandSet
         Fault("stop", "Stop node", FaultKind.NodeStop, "Stop", IsRunning);
         Fault("pause", "Pause node", FaultKind.NodePause, "Pause", IsRunning);
         Fault("restart", "Restart node", FaultKind.NodeRestart, "ArrowCounterclockwise", IsRunning);
-        node.WithCommand("unpause", "Unpause node", c => Control(c).UndoAsync(FaultKind.NodePause, name, c.CancellationToken), new CommandOptions
+        node.WithCommand("unpause", "Unpause node", c => Control(c).RestoreAsync(name, null, c.CancellationToken), new CommandOptions
         {
-            Description = "docker unpause of the node, its haproxy and its keepalived.",
+            Description = "Undo the pause (docker unpause of the node, its haproxy and its keepalived), as the chaos runner does.",
             IconName = "Play",
             UpdateState = c => When(c, s => s == "Paused"),
         });
-        node.WithCommand("start", "Start node", c => Control(c).UndoAsync(FaultKind.NodeKill, name, c.CancellationToken), new CommandOptions
+        node.WithCommand("start", "Start node", c => Control(c).RestoreAsync(name, null, c.CancellationToken), new CommandOptions
         {
-            Description = "Bring the node back through the lab runtime's idempotent bring-up (starts it, recreates its sidecars, waits for the VIP), as the chaos runner's undo does.",
+            Description = "Undo what was done to the node (the chaos runner's undo: start it, recreate its sidecars, wait for the VIP; Kubernetes' pod routes after it).",
             IconName = "Play",
             UpdateState = c => When(c, s => s is not null && s != KnownResourceStates.Running && s != "Paused" && s != KnownResourceStates.NotStarted),
         });
@@ -62,9 +62,9 @@ public static class LabCommandSet
             IconName = "Stop",
             UpdateState = c => When(c, IsRunning),
         });
-        sidecar.WithCommand("start", $"Start {LabNames.RoleLabel(role)}", c => Control(c).UndoAsync(kill, node, c.CancellationToken), new CommandOptions
+        sidecar.WithCommand("start", $"Start {LabNames.RoleLabel(role)}", c => Control(c).RestoreAsync(node, role, c.CancellationToken), new CommandOptions
         {
-            Description = "docker start of the sidecar (or, when its node is down too, the lab runtime's bring-up).",
+            Description = "Undo the kill or stop of the sidecar (docker start; when its node is down too, the lab runtime's bring-up).",
             IconName = "Play",
             UpdateState = c => When(c, s => s is not null && s != KnownResourceStates.Running && s != KnownResourceStates.NotStarted),
         });

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Docker.DotNet;
 using HaKubeLab.Chaos;
@@ -17,70 +18,85 @@ namespace HaKubeLab.AppHost;
 /// runner's fault injectors (<see cref="FaultFactory"/>), its restorer (the runtime's idempotent bring-up)
 /// and <see cref="ChaosRunner"/> itself.
 /// </summary>
-public sealed class LabControl(LabModel model, ResourceLoggerService loggers, ResourceNotificationService notifications, IHostApplicationLifetime lifetime)
+public sealed class LabControl(LabModel model, ResourceLoggerService loggers, ResourceNotificationService notifications, IHostApplicationLifetime lifetime) : IAsyncDisposable
 {
     private static readonly ActivitySource Source = new(TelemetryNames.AppHost);
-    private readonly SemaphoreSlim _dockerGate = new(1, 1);
+    private readonly SemaphoreSlim _labGate = new(1, 1);
     private readonly SemaphoreSlim _scenarioGate = new(1, 1);
-    private DockerClient? _docker;
+    private readonly ConcurrentDictionary<string, InjectedFault> _faults = new();
+    private RunningLab? _lab;
 
-    private async Task<DockerClient> DockerAsync(CancellationToken ct)
+    /// <summary>The running lab (its record, Docker client, watcher and VIP-holder source), opened once it exists.</summary>
+    private async Task<RunningLab> LabAsync(CancellationToken ct)
     {
-        await _dockerGate.WaitAsync(ct).ConfigureAwait(false);
-        try { return _docker ??= await DockerConnection.ConnectAsync(ct).ConfigureAwait(false); }
-        finally { _dockerGate.Release(); }
+        await _labGate.WaitAsync(ct).ConfigureAwait(false);
+        try { return _lab ??= await RunningLab.OpenAsync(model.Settings.Topology.Name, ct).ConfigureAwait(false); }
+        finally { _labGate.Release(); }
     }
 
-    private async Task<FaultContext> ContextAsync(ILogger log, CancellationToken ct)
-    {
-        var docker = await DockerAsync(ct).ConfigureAwait(false);
-        var topology = model.Settings.Topology;
-        void Log(string line) => log.LogInformation("{Line}", line);
-        var kubernetes = File.Exists(LabPaths.KubeconfigPath(topology.Name));
-        return new FaultContext(docker, topology, new RunClock(), new LabRestorer(docker, topology, kubernetes, Log), Log);
-    }
-
-    /// <summary>Injects one fault (kill, stop, pause, restart of a node; kill of a sidecar) the way the chaos runner does.</summary>
+    /// <summary>Injects one fault (kill, stop, pause, restart of a node; kill or stop of a sidecar) with the chaos runner's injectors (<see cref="LabFaults"/>).</summary>
     public Task<ExecuteCommandResult> InjectAsync(FaultKind kind, string node, CancellationToken ct) =>
-        RunAsync($"{FaultKinds.Name(kind)} {node}", node, async (context, log, token) =>
+        RunAsync($"{FaultKinds.Name(kind)} {node}", node, async (lab, log, token) =>
         {
-            var fault = FaultFactory.Create(kind, node, FaultParameters.None, context);
-            await fault.InjectAsync(token).ConfigureAwait(false);
-            return $"{FaultKinds.Name(kind)} on {node}: {fault.Mechanism}";
+            var fault = await LabFaults.InjectAsync(lab, kind, node, null, log, token).ConfigureAwait(false);
+            // Kept (not disposed: that would undo it) for the Start/Unpause commands, which undo it exactly as the runner does.
+            if (kind != FaultKind.NodeRestart) _faults[Key(node, kind)] = fault;
+            return $"{FaultKinds.Name(kind)} on {node} at {fault.FaultTime:HH:mm:ss.fff}: {fault.Mechanism}";
         }, ct);
 
-    /// <summary>Undoes what a fault of <paramref name="kind"/> did on <paramref name="node"/> (unpause; start the node and recreate its sidecars; start a sidecar).</summary>
-    public Task<ExecuteCommandResult> UndoAsync(FaultKind kind, string node, CancellationToken ct) =>
-        RunAsync($"undo {FaultKinds.Name(kind)} {node}", node, async (context, log, token) =>
+    /// <summary>
+    /// Puts a node (or one of its sidecars) back: undoes the fault this AppHost injected there, else runs the chaos runner's
+    /// restorer (the lab runtime's idempotent bring-up: starts, unpauses, recreates sidecars; Kubernetes' pod routes after it).
+    /// </summary>
+    public Task<ExecuteCommandResult> RestoreAsync(string node, LabRole? role, CancellationToken ct) =>
+        RunAsync($"restore {node}{(role is { } r ? " " + LabNames.RoleLabel(r) : "")}", node, async (lab, log, token) =>
         {
-            var fault = FaultFactory.Create(kind, node, FaultParameters.None, context);
-            await fault.UndoAsync(token).ConfigureAwait(false);
-            return kind switch
+            var mine = _faults.Where(f => f.Key.StartsWith(node + "/", StringComparison.Ordinal) && (role is null || FaultRole(f.Value.Kind) == role)).ToList();
+            foreach (var (key, fault) in mine)
             {
-                FaultKind.NodePause => $"{node}, its haproxy and its keepalived unpaused",
-                FaultKind.NodeKill => $"{node} started through the lab runtime (sidecars recreated when needed); the VIP answers",
-                _ => $"{FaultKinds.Name(kind)} on {node} undone",
-            };
+                await fault.UndoAsync(token).ConfigureAwait(false);
+                _faults.TryRemove(key, out _);
+            }
+            if (mine.Count > 0) return $"undone on {node}: {string.Join(", ", mine.Select(f => FaultKinds.Name(f.Value.Kind)))}";
+            var restorer = new LabRestorer(lab, line => log(line));
+            await restorer.RestoreContainersAsync(token).ConfigureAwait(false);
+            await restorer.RestoreKubernetesAsync(token).ConfigureAwait(false);
+            return $"{node} restored through the lab runtime's bring-up; {lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port} answers";
         }, ct);
 
-    private async Task<ExecuteCommandResult> RunAsync(string what, string node, Func<FaultContext, ILogger, CancellationToken, Task<string>> body, CancellationToken ct)
+    private static string Key(string node, FaultKind kind) => $"{node}/{FaultKinds.Name(kind)}";
+
+    private static LabRole FaultRole(FaultKind kind) => kind switch
+    {
+        FaultKind.HaproxyKill or FaultKind.HaproxyStop or FaultKind.HaproxyCrash => LabRole.Haproxy,
+        FaultKind.KeepalivedKill or FaultKind.KeepalivedStop or FaultKind.KeepalivedCrash => LabRole.Keepalived,
+        _ => LabRole.Node,
+    };
+
+    private async Task<ExecuteCommandResult> RunAsync(string what, string node, Func<RunningLab, Action<string>, CancellationToken, Task<string>> body, CancellationToken ct)
     {
         using var activity = Source.StartActivity($"command {what}");
         var log = loggers.GetLogger(model.Part(node, LabRole.Node));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
         try
         {
-            var context = await ContextAsync(log, linked.Token).ConfigureAwait(false);
-            var message = await body(context, log, linked.Token).ConfigureAwait(false);
+            var lab = await LabAsync(linked.Token).ConfigureAwait(false);
+            var message = await body(lab, line => log.LogInformation("{Line}", line), linked.Token).ConfigureAwait(false);
             log.LogInformation("dashboard command: {Message}", message);
             return CommandResults.Success(message);
         }
-        catch (Exception e) when (e is DockerApiException or ChaosException or LabException or ImageBuildException or ArgumentException or HttpRequestException)
+        catch (Exception e) when (e is DockerApiException or ChaosException or LabException or LabNotFoundException or LabRecordException or FaultUnsupportedException
+                                      or ImageBuildException or ArgumentException or HttpRequestException)
         {
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             log.LogError("dashboard command {What} failed: {Message}", what, e.Message);
             return CommandResults.Failure($"{what}: {e.Message}");
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_lab is not null) await _lab.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>The shipped scenarios (name, label) for the run-scenario command's choice.</summary>
@@ -117,13 +133,13 @@ public sealed class LabControl(LabModel model, ResourceLoggerService loggers, Re
             var runFolder = ChaosRunner.DefaultRunFolder(scenario, topology.Name);
             await Publish($"running {scenario.Name}", null).ConfigureAwait(false);
             log.LogInformation("chaos: scenario {Scenario} ({Path}) against {Lab}; run folder {Folder}", scenario.Name, path, topology.Name, runFolder);
-            var docker = await DockerAsync(ct).ConfigureAwait(false);
+            var lab = await LabAsync(ct).ConfigureAwait(false);
             // The run is its own trace (its root span is the runner's), not a child of whatever request carried the command;
             // and it is not cancelled when the browser goes away, only when the AppHost stops (the runner then undoes its faults).
             var outcome = await Task.Run(() =>
             {
                 Activity.Current = null;
-                return ChaosRunner.RunAsync(docker, new ChaosRunOptions(scenario, topology, runFolder, null, line => log.LogInformation("{Line}", line)), lifetime.ApplicationStopping);
+                return ChaosRunner.RunAsync(lab, new ChaosRunOptions(scenario, topology.Name, runFolder, null, line => log.LogInformation("{Line}", line)), lifetime.ApplicationStopping);
             }, CancellationToken.None).ConfigureAwait(false);
             var r = outcome.Result;
             var verdict = r.Interrupted ? "INTERRUPTED" : r.Passed ? "PASSED" : "FAILED";
@@ -136,7 +152,8 @@ public sealed class LabControl(LabModel model, ResourceLoggerService loggers, Re
                 ? CommandResults.Success(message, markdown, CommandResultFormat.Markdown, displayImmediately: false)
                 : CommandResults.Failure(message, markdown, CommandResultFormat.Markdown);
         }
-        catch (Exception e) when (e is ScenarioException or LabNotReadyException or LabMismatchException or FaultUnsupportedException or ChaosException or DockerApiException or LabException)
+        catch (Exception e) when (e is ScenarioException or LabNotReadyException or LabMismatchException or FaultUnsupportedException or ChaosException or DockerApiException or LabException
+                                      or LabNotFoundException or LabRecordException)
         {
             log.LogError("chaos: {Message}", e.Message);
             await Publish($"{scenarioName}: refused", null).ConfigureAwait(false);

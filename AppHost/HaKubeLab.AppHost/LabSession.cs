@@ -38,7 +38,6 @@ public sealed class LabSession(
     private bool _owned;
     private volatile bool _upDone;
     private volatile bool _kubernetesReady;
-    private LabView? _lastView;
     private string? _lastHolder;
     private bool _reportedAllRunning;
 
@@ -102,7 +101,7 @@ public sealed class LabSession(
 
             LabImageSet images;
             using (Source.StartActivity("build images"))
-                images = await StepAsync(model.Images, () => LabImages.EnsureAsync(new SyncProgress<string>(ImageLine), ct)).ConfigureAwait(false);
+                images = await StepAsync(model.Images, () => LabImages.EnsureAsync(t.Kubernetes.ImageRepository, new SyncProgress<string>(ImageLine), ct)).ConfigureAwait(false);
             await FinishStepAsync(model.KubernetesBuild, $"node image {images.Node} (Kubernetes {images.KubernetesVersion})").ConfigureAwait(false);
             lock (_tasks) _tasks.Add(Task.Run(() => WatchAsync(ct), CancellationToken.None));
 
@@ -263,32 +262,43 @@ public sealed class LabSession(
 
     // ---- live state ---------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Publishes the lab watcher's snapshots (<see cref="RunningLab.WatchAsync"/>: Docker events on the lab's containers and
+    /// the VIP holder read from the nodes' interfaces every 100 ms). The lab is opened as soon as its record exists
+    /// (written at the start of the bring-up); the watch is reopened if the engine's event stream breaks.
+    /// </summary>
     private async Task WatchAsync(CancellationToken ct)
     {
-        // Scaffold: a polling watcher; RunningLab.WatchAsync (Docker events + VIP holder) replaces it once on main.
-        var watcher = new LabWatcher(_docker!, model.Settings.Topology);
-        try
+        while (!ct.IsCancellationRequested)
         {
-            await foreach (var view in watcher.WatchAsync(ct).ConfigureAwait(false))
-                await PublishViewAsync(view).ConfigureAwait(false);
+            try
+            {
+                await using var lab = await RunningLab.OpenAsync(_docker!, LabName, ct).ConfigureAwait(false);
+                await foreach (var snapshot in lab.WatchAsync(null, ct).ConfigureAwait(false))
+                    await PublishViewAsync(snapshot).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception e) when (e is LabNotFoundException or LabRecordException) { /* not brought up far enough yet */ }
+            catch (Exception e) { log.LogWarning("lab watcher: {Message}; watching again", e.Message); }
+            try { await Task.Delay(200, ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
-        catch (Exception e) { log.LogError(e, "lab watcher stopped"); }
     }
 
-    private async Task PublishViewAsync(LabView view)
+    private async Task PublishViewAsync(LabSnapshot view)
     {
-        _lastView = view;
         var t = model.Settings.Topology;
-        if (view.Holder != _lastHolder)
+        var vip = view.Vip;
+        if (vip.Holder != _lastHolder)
         {
-            if (_lastHolder is not null || view.Holder is not null)
+            if (_lastHolder is not null || vip.Holder is not null)
             {
-                LabTelemetry.VipHolderChanges.Add(1, new KeyValuePair<string, object?>("hakubelab.lab", t.Name), new KeyValuePair<string, object?>("hakubelab.vip.holder", view.Holder ?? "none"));
-                using var change = Source.StartActivity($"VIP holder {_lastHolder ?? "none"} -> {view.Holder ?? "none"}");
-                loggers.GetLogger(model.Lab).LogInformation("VIP {Vip}: holder {From} -> {To}{Dual}", t.Vip, _lastHolder ?? "none", view.Holder ?? "none", view.DualMaster ? $" (on the interface of {string.Join(" and ", view.VipOnInterface)})" : "");
+                LabTelemetry.VipHolderChanges.Add(1, new KeyValuePair<string, object?>("hakubelab.lab", t.Name), new KeyValuePair<string, object?>("hakubelab.vip.holder", vip.Holder ?? "none"));
+                using var change = Source.StartActivity($"VIP holder {_lastHolder ?? "none"} -> {vip.Holder ?? "none"}");
+                loggers.GetLogger(model.Lab).LogInformation("VIP {Vip}: holder {From} -> {To}{Dual}{Cause}", t.Vip, _lastHolder ?? "none", vip.Holder ?? "none",
+                    vip.DualMaster ? $" (on the interfaces of {vip.Label})" : "", view.Cause is { } c ? $" after {c}" : "");
             }
-            _lastHolder = view.Holder;
+            _lastHolder = vip.Holder;
         }
         foreach (var node in view.Nodes)
         {
@@ -296,67 +306,69 @@ public sealed class LabSession(
             foreach (var role in new[] { LabRole.Haproxy, LabRole.Keepalived })
                 await PublishAsync(model.Part(node.Name, role), s => PartSnapshot(s, node.Part(role))).ConfigureAwait(false);
         }
-        var holderText = view.Holder ?? (view.DualMaster ? $"dual master: {string.Join("+", view.VipOnInterface)}" : "none");
+        var holderText = vip.Holder ?? (vip.DualMaster ? $"dual master: {vip.Label}" : "none");
         await PublishAsync(model.Lab, s => (s with { Properties = s.Properties.With("vip.holder", holderText, highlighted: true) }).WithHealthReports(
         [
-            view.Holder is not null && !view.DualMaster ? new HealthReportSnapshot("vip", HealthStatus.Healthy, $"{view.Holder} holds {t.Vip}", null)
-            : view.DualMaster ? new HealthReportSnapshot("vip", HealthStatus.Degraded, $"VIP on more than one node: {string.Join(", ", view.VipOnInterface)}", null)
+            vip.Holder is not null && !vip.DualMaster ? new HealthReportSnapshot("vip", HealthStatus.Healthy, $"{vip.Holder} holds {t.Vip}", null)
+            : vip.DualMaster ? new HealthReportSnapshot("vip", HealthStatus.Degraded, $"VIP on more than one node: {vip.Label}{(vip.Holder is { } h ? $" (the host's ARP points at {h})" : "")}", null)
             : new HealthReportSnapshot("vip", HealthStatus.Unhealthy, "no node holds the VIP", null),
         ])).ConfigureAwait(false);
 
-        if (!_reportedAllRunning && view.Holder is not null && view.Nodes.All(n => n.Node.State == "running" && n.Haproxy.State == "running" && n.Keepalived.State == "running"))
+        if (!_reportedAllRunning && view.Healthy)
         {
             _reportedAllRunning = true;
             var since = SinceStart();
-            loggers.GetLogger(model.Lab).LogInformation("Every node, haproxy and keepalived is Running and {Holder} holds the VIP, {Seconds:0.0} s after the AppHost started.", view.Holder, since.TotalSeconds);
+            loggers.GetLogger(model.Lab).LogInformation("Every node, haproxy and keepalived is Running and {Holder} holds the VIP, {Seconds:0.0} s after the AppHost started.", vip.Holder, since.TotalSeconds);
             await PublishAsync(model.Lab, s => s with { Properties = s.Properties.With("startup.all-running", $"{since.TotalSeconds:0.0} s after start") }).ConfigureAwait(false);
         }
     }
 
-    private CustomResourceSnapshot PartSnapshot(CustomResourceSnapshot s, PartView part)
+    private CustomResourceSnapshot PartSnapshot(CustomResourceSnapshot s, PartState part)
     {
         var (state, style, exit) = part.State switch
         {
-            "running" => (KnownResourceStates.Running, KnownResourceStateStyles.Success, (int?)null),
-            "paused" => ("Paused", KnownResourceStateStyles.Warn, null),
-            "exited" => (KnownResourceStates.Exited, part.ExitCode is 0 ? KnownResourceStateStyles.Info : KnownResourceStateStyles.Error, (int?)part.ExitCode),
-            "restarting" => ("Restarting", KnownResourceStateStyles.Warn, null),
-            "created" => ("Created", KnownResourceStateStyles.Info, null),
-            "dead" => ("Dead", KnownResourceStateStyles.Error, null),
-            "missing" when !_upDone => (s.State?.Text is { } current && current != KnownResourceStates.Running ? current : "Waiting", KnownResourceStateStyles.Info, null),
-            "missing" => ("Missing", KnownResourceStateStyles.Error, null),
-            var other => (other, KnownResourceStateStyles.Info, null),
+            ContainerState.Running => (KnownResourceStates.Running, KnownResourceStateStyles.Success, (int?)null),
+            ContainerState.Paused => ("Paused", KnownResourceStateStyles.Warn, null),
+            ContainerState.Exited => (KnownResourceStates.Exited, part.ExitCode is 0 ? KnownResourceStateStyles.Info : KnownResourceStateStyles.Error, (int?)part.ExitCode),
+            ContainerState.Restarting => ("Restarting", KnownResourceStateStyles.Warn, null),
+            ContainerState.Created => ("Created", KnownResourceStateStyles.Info, null),
+            ContainerState.Dead => ("Dead", KnownResourceStateStyles.Error, (int?)part.ExitCode),
+            ContainerState.Removing => ("Removing", KnownResourceStateStyles.Warn, null),
+            ContainerState.Missing when !_upDone => (s.State?.Text is { } current && current != KnownResourceStates.Running ? current : "Waiting", KnownResourceStateStyles.Info, null),
+            _ => ("Missing", KnownResourceStateStyles.Error, null),
         };
         var wasRunning = s.State?.Text == KnownResourceStates.Running;
         return s with
         {
             State = new(state, style),
             ExitCode = exit,
-            StartTimeStamp = state == KnownResourceStates.Running && !wasRunning ? DateTime.UtcNow : s.StartTimeStamp,
-            StopTimeStamp = state != KnownResourceStates.Running && wasRunning ? DateTime.UtcNow : state == KnownResourceStates.Running ? null : s.StopTimeStamp,
-            Properties = s.Properties.With("container.state", part.ExitCode is { } code ? $"{part.State} ({code})" : part.State),
+            StartTimeStamp = state == KnownResourceStates.Running && !wasRunning ? (part.Since?.UtcDateTime ?? DateTime.UtcNow) : s.StartTimeStamp,
+            StopTimeStamp = state != KnownResourceStates.Running && wasRunning ? (part.Since?.UtcDateTime ?? DateTime.UtcNow) : state == KnownResourceStates.Running ? null : s.StopTimeStamp,
+            Properties = s.Properties.With("container.state", part.Text),
         };
     }
 
-    private CustomResourceSnapshot NodeSnapshot(CustomResourceSnapshot s, NodeView node, LabView view)
+    private CustomResourceSnapshot NodeSnapshot(CustomResourceSnapshot s, NodeSnapshot node, LabSnapshot view)
     {
         var t = model.Settings.Topology;
+        var vip = view.Vip;
         var snapshot = PartSnapshot(s, node.Node);
-        var holder = view.Holder == node.Name;
-        var role = holder ? $"HOLDER of {t.Vip}" : node.HasVip ? $"carries {t.Vip} too (stale)" : node.Node.State == "running" ? "backup" : "-";
-        var peersDown = view.Nodes.Where(n => n.Name != node.Name && (n.Node.State != "running" || n.Keepalived.State != "running"))
-            .Select(n => $"{n.Name} ({(n.Node.State != "running" ? "node " + n.Node.State : "keepalived " + n.Keepalived.State)})").ToList();
+        var holder = vip.Holder == node.Name;
+        var carries = vip.OnInterface.Contains(node.Name);
+        var role = holder ? $"HOLDER of {t.Vip}" : carries ? $"carries {t.Vip} too (stale)" : node.Node.Running ? "backup" : "-";
+        var peersDown = view.Nodes.Where(n => n.Name != node.Name && (!n.Node.Running || !n.Keepalived.Running))
+            .Select(n => $"{n.Name} ({(!n.Node.Running ? "node " + n.Node.Text : "keepalived " + n.Keepalived.Text)})").ToList();
         ImmutableArray<HealthReportSnapshot> health =
         [
-            holder && !view.DualMaster ? new("vip", HealthStatus.Healthy, $"MASTER: holds {t.Vip}", null)
-            : view.DualMaster && node.HasVip ? new("vip", HealthStatus.Degraded, $"dual master: {t.Vip} is on {string.Join(" and ", view.VipOnInterface)}", null)
-            : node.Keepalived.State != "running" ? new("vip", HealthStatus.Degraded, $"keepalived is {node.Keepalived.State}: this node cannot take the VIP", null)
-            : view.Holder is null ? new("vip", HealthStatus.Unhealthy, "no node holds the VIP", null)
-            : new("vip", HealthStatus.Healthy, $"BACKUP (VIP on {view.Holder})", null),
+            holder && !vip.DualMaster ? new("vip", HealthStatus.Healthy, $"MASTER: holds {t.Vip}", null)
+            : vip.DualMaster && carries ? new("vip", HealthStatus.Degraded, $"dual master: {t.Vip} is on {vip.Label}{(holder ? " (the host's ARP points here)" : "")}", null)
+            : !node.Keepalived.Running ? new("vip", HealthStatus.Degraded, $"keepalived is {node.Keepalived.Text}: this node cannot take the VIP", null)
+            : vip.Holder is null ? new("vip", HealthStatus.Unhealthy, "no node holds the VIP", null)
+            : new("vip", HealthStatus.Healthy, $"BACKUP (VIP on {vip.Holder})", null),
             peersDown.Count == 0 ? new("vrrp-peers", HealthStatus.Healthy, "every VRRP peer is up", null)
             : new("vrrp-peers", HealthStatus.Degraded, $"lost VRRP peer(s): {string.Join(", ", peersDown)}", null),
-            node.Haproxy.State == "running" ? new("haproxy", HealthStatus.Healthy, "haproxy running", null)
-            : new("haproxy", holder ? HealthStatus.Unhealthy : HealthStatus.Degraded, $"haproxy is {node.Haproxy.State}{(holder ? ": VIP traffic to this node fails" : "")}", null),
+            node.Haproxy.Running ? new("haproxy", HealthStatus.Healthy, "haproxy running", null)
+            : new("haproxy", holder ? HealthStatus.Unhealthy : HealthStatus.Degraded, $"haproxy is {node.Haproxy.Text}{(holder ? ": VIP traffic to this node fails" : "")}", null),
         ];
         var urls = holder
             ? ImmutableArray.Create(new UrlSnapshot("vip", $"tcp://{t.Vip}:{t.LoadBalancer.Port}", IsInternal: false) { DisplayProperties = new UrlDisplayPropertiesSnapshot($"VIP holder {t.Vip}:{t.LoadBalancer.Port}", 0) })
