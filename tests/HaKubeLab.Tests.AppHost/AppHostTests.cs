@@ -106,9 +106,10 @@ public sealed class AppHostTests(AppHostFixture lab, ITestOutputHelper output) :
         Log($"run-scenario {scenario}: success={result.Success} in {clock.Elapsed.TotalSeconds:0.0} s; {result.Message ?? result.ErrorMessage}");
         Assert.True(result.Success, result.ErrorMessage ?? result.Message);
         Assert.Contains("PASSED", result.Message, StringComparison.Ordinal);
+        // The lab resource shows the verdict and the run folder (the update reaches the watcher just after the command returns).
+        await lab.WaitUntilAsync(() => lab.Property(lab.Lab, "chaos.last-run")?.Contains("PASSED", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(5), "the verdict on the lab resource");
         var folder = lab.Property(lab.Lab, "chaos.run-folder");
         Assert.True(folder is not null && File.Exists(Path.Combine(folder, "summary.md")), $"run folder shown on the lab resource: {folder}");
-        Assert.Contains("PASSED", lab.Property(lab.Lab, "chaos.last-run"), StringComparison.Ordinal);
 
         // What reached the dashboard (its telemetry API), not our own log: one trace rooted at "chaos <scenario>".
         using var http = new HttpClient { BaseAddress = lab.Dashboard, Timeout = TimeSpan.FromSeconds(10) };
