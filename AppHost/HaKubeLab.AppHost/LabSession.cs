@@ -115,10 +115,12 @@ public sealed class LabSession(
             {
                 _kubernetesReady = true;
                 await FinishStepAsync(model.Bootstrap, k.Readiness.ToString()).ConfigureAwait(false);
-                labLog.LogInformation("Kubernetes ready through the VIP {Seconds:0.0} s after the AppHost started: {Readiness}. Kubeconfig: {Path}", SinceStart().TotalSeconds, k.Readiness, k.KubeconfigPath);
+                foreach (var logger in new[] { labLog, log })
+                    logger.LogInformation("Kubernetes ready through the VIP {Seconds:0.0} s after the AppHost started: {Readiness}. Kubeconfig: {Path}", SinceStart().TotalSeconds, k.Readiness, k.KubeconfigPath);
                 await PublishAsync(model.Lab, s => s with { Properties = s.Properties.With("startup.api-ready", $"{SinceStart().TotalSeconds:0.0} s after start") }).ConfigureAwait(false);
             }
-            labLog.LogInformation("Lab '{Lab}' is up: load-balancer tier {Lb:0.0} s, total {Total:0.0} s.", t.Name, result.LoadBalancerTier.TotalSeconds, result.Total.TotalSeconds);
+            foreach (var logger in new[] { labLog, log })
+                logger.LogInformation("Lab '{Lab}' is up: load-balancer tier {Lb:0.0} s, total {Total:0.0} s.", t.Name, result.LoadBalancerTier.TotalSeconds, result.Total.TotalSeconds);
             await PublishAsync(model.Lab, s => s with
             {
                 State = new(KnownResourceStates.Running, KnownResourceStateStyles.Success),
@@ -318,7 +320,8 @@ public sealed class LabSession(
         {
             _reportedAllRunning = true;
             var since = SinceStart();
-            loggers.GetLogger(model.Lab).LogInformation("Every node, haproxy and keepalived is Running and {Holder} holds the VIP, {Seconds:0.0} s after the AppHost started.", vip.Holder, since.TotalSeconds);
+            foreach (var logger in new[] { loggers.GetLogger(model.Lab), log })
+                logger.LogInformation("Every node, haproxy and keepalived is Running and {Holder} holds the VIP, {Seconds:0.0} s after the AppHost started.", vip.Holder, since.TotalSeconds);
             await PublishAsync(model.Lab, s => s with { Properties = s.Properties.With("startup.all-running", $"{since.TotalSeconds:0.0} s after start") }).ConfigureAwait(false);
         }
     }
