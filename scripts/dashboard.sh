@@ -46,21 +46,18 @@ export ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL="http://127.0.0.1:$((port + 2))"
 url="http://127.0.0.1:$port"
 
 cd "$out"
-dotnet HaKubeLab.AppHost.dll &
-apphost=$!
-# The AppHost removes its lab on SIGTERM/SIGINT: pass the signal on and wait for it to finish.
-trap 'kill -TERM $apphost 2>/dev/null || true' INT TERM
-for _ in $(seq 1 120); do
-  if curl -fsS -o /dev/null "$url" 2>/dev/null; then
-    echo "[dashboard] Aspire dashboard: $url   (lab resources, VIP holder, commands; Traces and Metrics for up/bootstrap/chaos)" >&2
-    echo "[dashboard] Ctrl-C stops the AppHost and removes the lab it created${HAKUBELAB_KEEP:+ (kept: HAKUBELAB_KEEP=true)}." >&2
-    break
-  fi
-  kill -0 $apphost 2>/dev/null || break
-  sleep 1
-done
-status=0
-wait $apphost || status=$?
-# A signal interrupts the first wait; wait again for the AppHost's own clean-up.
-while kill -0 $apphost 2>/dev/null; do wait $apphost || status=$?; done
-exit $status
+# Print the URL once the dashboard answers, from a helper that ends with it; the AppHost itself replaces this
+# shell (exec), so Ctrl-C and SIGTERM reach it directly and it removes its lab before exiting.
+self=$$
+(
+  for _ in $(seq 1 180); do
+    kill -0 "$self" 2>/dev/null || exit 0
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+      echo "[dashboard] Aspire dashboard: $url   (lab resources, VIP holder, commands; Traces and Metrics for up/bootstrap/chaos)" >&2
+      echo "[dashboard] Ctrl-C stops the AppHost and removes the lab it created${HAKUBELAB_KEEP:+ (kept: HAKUBELAB_KEEP=true)}." >&2
+      exit 0
+    fi
+    sleep 1
+  done
+) &
+exec dotnet HaKubeLab.AppHost.dll

@@ -91,6 +91,7 @@ public sealed class LabSession(
             await PublishAsync(model.Lab, s => s with { State = new(KnownResourceStates.Starting, KnownResourceStateStyles.Info) }).ConfigureAwait(false);
             await WaitForDashboardAsync(labLog, ct).ConfigureAwait(false);
             // One trace for the whole bring-up: the sweep, the runtime's and the bootstrap's step spans are its children.
+            // Ended once the lab is up (the cluster loop after it is not part of the bring-up).
             using var up = Source.StartActivity($"up {t.Name}");
             up?.SetTag("hakubelab.lab", t.Name);
             up?.SetTag("hakubelab.kubernetes", model.Settings.Kubernetes);
@@ -127,6 +128,8 @@ public sealed class LabSession(
                 StartTimeStamp = DateTime.UtcNow,
                 Properties = s.Properties.With("lab.up", $"{result.Total.TotalSeconds:0.0} s (load-balancer tier {result.LoadBalancerTier.TotalSeconds:0.0} s)"),
             }).ConfigureAwait(false);
+            up?.Stop();
+            Activity.Current = null;
             await ClusterLoopAsync(ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
@@ -271,6 +274,7 @@ public sealed class LabSession(
     /// </summary>
     private async Task WatchAsync(CancellationToken ct)
     {
+        Activity.Current = null; // VIP holder changes are traces of their own, not part of the bring-up's
         while (!ct.IsCancellationRequested)
         {
             try
