@@ -48,6 +48,7 @@ public static class LabAppModelExtensions
             })
             .ExcludeFromManifest();
 
+        // Named step-N-...: the dashboard sorts by name, so the grid lists the steps in the order they run.
         IResourceBuilder<LabStepResource> Step(string name, string title, string order) =>
             builder.AddResource(new LabStepResource(name, title))
                 .WithInitialState(new CustomResourceSnapshot
@@ -59,10 +60,10 @@ public static class LabAppModelExtensions
                 .WithParentRelationship(lab)
                 .ExcludeFromManifest();
 
-        var images = Step("build-images", "Debian base, haproxy and keepalived images (scripts/images/build.sh, cached by input hash)", "1");
-        var k8sBuild = Step("build-kubernetes", "Kubernetes from Debian's source and the node image (cached; first build takes long)", "2");
-        var lb = Step("load-balancer-tier", "network, nodes, haproxy, keepalived, wait for the VIP", "3");
-        var bootstrap = settings.Kubernetes ? Step("kubeadm-bootstrap", "the runbook's kubeadm bootstrap over SSH, until /readyz answers through the VIP", "4") : null;
+        var images = Step("step-1-images", "Debian base, haproxy and keepalived images (scripts/images/build.sh, cached by input hash)", "1");
+        var k8sBuild = Step("step-2-kubernetes-build", "Kubernetes from Debian's source and the node image (cached; first build takes long)", "2");
+        var lb = Step("step-3-load-balancer", "network, nodes, haproxy, keepalived, wait for the VIP", "3");
+        var bootstrap = settings.Kubernetes ? Step("step-4-kubeadm-bootstrap", "the runbook's kubeadm bootstrap over SSH, until /readyz answers through the VIP", "4") : null;
 
         var parts = ImmutableDictionary.CreateBuilder<(string, LabRole), LabPartResource>();
         foreach (var node in t.Nodes)

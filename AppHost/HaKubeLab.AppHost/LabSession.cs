@@ -415,7 +415,7 @@ public sealed class LabSession(
             await PublishAsync(model.Lab, s =>
             {
                 var p = s.Properties;
-                foreach (var (k, v) in props) p = p.With(k, v, highlighted: k is "k8s.readyz" or "k8s.etcd-leader");
+                foreach (var (k, v) in props) p = p.With(k, v, highlighted: k is "k8s.readyz" or "k8s.etcd-leader" or "k8s.nodes-ready" or "vip.answers");
                 return s with { Properties = p };
             }).ConfigureAwait(false);
         }

@@ -41,7 +41,7 @@ public sealed class AppHostTests(AppHostFixture lab, ITestOutputHelper output) :
         Assert.Equal(holder, lab.Property(lab.Lab, "vip.holder"));
         Assert.Equal(lab.Lab, lab.Latest["m01"].Relationships.Single(r => r.Type == "Parent").ResourceName);
         Assert.Equal("m01", lab.Latest["m01-keepalived"].Relationships.Single(r => r.Type == "Parent").ResourceName);
-        foreach (var step in new[] { "build-images", "build-kubernetes", "load-balancer-tier" })
+        foreach (var step in new[] { "step-1-images", "step-2-kubernetes-build", "step-3-load-balancer" })
             Assert.Equal(KnownResourceStates.Finished, lab.State(step));
 
         // The real engine agrees: the holder's node container carries the VIP.
