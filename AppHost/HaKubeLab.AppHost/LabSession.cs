@@ -164,7 +164,8 @@ public sealed class LabSession(
             var alive = parts.Length == 2 && int.TryParse(parts[0], out var pid) && IsSameProcess(pid, parts[1]);
             if (alive) throw new LabException($"Lab '{LabName}' is run by another AppHost (PID {parts[0]}). Stop it, or give this one another lab name (HAKUBELAB_LAB).");
             var removed = await LabRuntime.DownAsync(_docker!, LabName, ct).ConfigureAwait(false);
-            labLog.LogWarning("Swept what a stopped AppHost (PID {Pid}) left of lab '{Lab}': {Containers} containers, {Networks} networks, {Volumes} volumes.", parts.FirstOrDefault(), LabName, removed.Containers, removed.Networks, removed.Volumes);
+            foreach (var logger in new[] { labLog, log })
+                logger.LogWarning("Swept what a stopped AppHost (PID {Pid}) left of lab '{Lab}': {Containers} containers, {Networks} networks, {Volumes} volumes.", parts.FirstOrDefault(), LabName, removed.Containers, removed.Networks, removed.Volumes);
         }
         var existing = await Runtime.ListAsync(ct).ConfigureAwait(false);
         var network = await _docker!.Networks.ListNetworksAsync(new NetworksListParameters
@@ -177,7 +178,9 @@ public sealed class LabSession(
             using var self = Process.GetCurrentProcess();
             LabPaths.WriteAtomically(MarkerPath, $"{Environment.ProcessId} {self.StartTime.ToUniversalTime().Ticks}\n");
         }
-        else labLog.LogInformation("Lab '{Lab}' exists already ({Count} containers): adopted as it is; the AppHost will not remove it at stop.", LabName, existing.Count);
+        else
+            foreach (var logger in new[] { labLog, log })
+                logger.LogInformation("Lab '{Lab}' exists already ({Count} containers): adopted as it is; the AppHost will not remove it at stop.", LabName, existing.Count);
         await PublishAsync(model.Lab, s => s with { Properties = s.Properties.With("lab.owner", _owned ? $"this AppHost (PID {Environment.ProcessId})" : "adopted (existed before)") }).ConfigureAwait(false);
     }
 
