@@ -14,25 +14,34 @@ public sealed record LabUpResult(TimeSpan LoadBalancerTier, TimeSpan Total, Boot
 /// </summary>
 public static class LabLifecycle
 {
+    /// <summary>
+    /// Brings the lab up (and Kubernetes unless <paramref name="withKubernetes"/> is false). With
+    /// <see cref="LabRuntime.UpOptions.RemoveOnFailure"/>, a lab this call created is removed when any phase fails or is
+    /// cancelled; a lab that existed before is left as it is.
+    /// </summary>
     public static async Task<LabUpResult> UpAsync(IDockerClient docker, LabTopology topology, LabImageSet images, bool withKubernetes,
         IProgress<LabProgress>? progress = null, LabRuntime.UpOptions? options = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(docker);
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(images);
         options ??= new LabRuntime.UpOptions();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var runtime = new LabRuntime(docker, topology);
-        var isNew = (await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).Count == 0;
-        var lb = await runtime.UpAsync(images, progress, options, cancellationToken).ConfigureAwait(false);
-        if (!withKubernetes) return new LabUpResult(lb, clock.Elapsed, null);
-        var bootstrap = new KubeadmBootstrap(topology, Inventory.ForLab(topology), new KubernetesBuild(images.KubernetesVersion), LabPaths.LabDir(topology.Name), progress);
+        // Decided once, before anything is made, for every phase: only a lab this call created is removed.
+        var created = !await LabRuntime.ExistsAsync(docker, topology.Name, cancellationToken).ConfigureAwait(false);
         try
         {
+            var lb = await runtime.UpAsync(images, progress, options with { RemoveOnFailure = false }, cancellationToken).ConfigureAwait(false);
+            if (!withKubernetes) return new LabUpResult(lb, clock.Elapsed, null);
+            var bootstrap = new KubeadmBootstrap(topology, Inventory.ForLab(topology), new KubernetesBuild(images.KubernetesVersion), LabPaths.LabDir(topology.Name), progress);
             var result = await bootstrap.RunAsync(cancellationToken).ConfigureAwait(false);
             return new LabUpResult(lb, clock.Elapsed, result);
         }
-        catch (Exception) when (options.RemoveOnFailure && isNew)
+        catch (Exception e) when (options.RemoveOnFailure && created)
         {
             // As kind does: a lab this call created and could not finish is removed (also on Ctrl-C).
-            await LabRuntime.DownAsync(docker, topology.Name, CancellationToken.None).ConfigureAwait(false);
+            await LabRuntime.RemoveUnfinishedAsync(docker, topology.Name, progress, e).ConfigureAwait(false);
             throw;
         }
     }
