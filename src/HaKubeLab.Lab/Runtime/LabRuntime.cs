@@ -109,8 +109,13 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
     {
         try
         {
-            await new LabActions(progress).RunAsync($"remove unfinished lab {lab}", _ => DownAsync(docker, lab, CancellationToken.None),
-                why is OperationCanceledException ? "up was interrupted" : "up failed").ConfigureAwait(false);
+            await new LabActions(progress).RunAsync($"remove unfinished lab {lab}", async _ =>
+            {
+                await DownAsync(docker, lab, CancellationToken.None).ConfigureAwait(false);
+                // A create the engine was still serving when the call was cancelled can land after that listing: look again.
+                if (await ExistsAsync(docker, lab, CancellationToken.None).ConfigureAwait(false))
+                    await DownAsync(docker, lab, CancellationToken.None).ConfigureAwait(false);
+            }, why is OperationCanceledException ? "up was interrupted" : "up failed").ConfigureAwait(false);
         }
         catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException)
         {
@@ -355,12 +360,16 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         ArgumentException.ThrowIfNullOrEmpty(lab);
         var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={lab}"] = true } };
         var containers = await ListContainersAsync(docker, lab, ct).ConfigureAwait(false);
-        // Sidecars first: they live in their node's network namespace.
-        foreach (var c in containers.OrderBy(c => c.Labels.Label(LabLabels.Role) == "node" ? 1 : 0))
+        // Sidecars first: they live in their node's network namespace. Within each group in parallel: each removal
+        // waits for the engine to kill and reap its container, so one after another costs seconds per container.
+        async Task RemoveAsync(ContainerListResponse c)
         {
             try { await docker.Containers.RemoveContainerAsync(c.ID, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, ct).ConfigureAwait(false); }
             catch (DockerContainerNotFoundException) { }
         }
+        var isNode = containers.ToLookup(c => c.Labels.Label(LabLabels.Role) == "node");
+        await Task.WhenAll(isNode[false].Select(RemoveAsync)).ConfigureAwait(false);
+        await Task.WhenAll(isNode[true].Select(RemoveAsync)).ConfigureAwait(false);
         var networks = await docker.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }, ct).ConfigureAwait(false);
         foreach (var n in networks)
         {
@@ -368,11 +377,11 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
             catch (DockerNetworkNotFoundException) { }
         }
         var volumes = await docker.Volumes.ListAsync(new VolumesListParameters { Filters = filter }, ct).ConfigureAwait(false);
-        foreach (var v in volumes.Volumes ?? [])
+        await Task.WhenAll((volumes.Volumes ?? []).Select(async v =>
         {
             try { await docker.Volumes.RemoveAsync(v.Name, force: true, ct).ConfigureAwait(false); }
             catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound) { }
-        }
+        })).ConfigureAwait(false);
         var dir = LabPaths.LabDir(lab);
         var removedDir = Directory.Exists(dir);
         if (removedDir) Directory.Delete(dir, recursive: true);
