@@ -82,7 +82,8 @@ public class InterruptedUpTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task AssertNothingLeftAsync(Docker.DotNet.IDockerClient docker, string name)
+    /// <summary>No container, network or volume labelled with the lab, no network of its name, no state folder.</summary>
+    internal static async Task AssertNothingLeftAsync(Docker.DotNet.IDockerClient docker, string name)
     {
         var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={name}"] = true } };
         Assert.Empty(await docker.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }));

@@ -73,7 +73,7 @@ public class LoadBalancerLabTests(ITestOutputHelper output)
         var progress = new SyncProgress<LabProgress>(p => { if (p.Action == "start haproxy m01" && !p.Done) cts.Cancel(); });
         var images = await TestLab.ImagesAsync(output);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => lab.Runtime.UpAsync(images, progress, new LabRuntime.UpOptions(), cts.Token));
-        Assert.Empty(await lab.Runtime.ListAsync(CancellationToken.None));
+        await InterruptedUpTests.AssertNothingLeftAsync(lab.Docker, lab.Topology.Name);
     }
 }
 
