@@ -81,7 +81,8 @@ public class ExplainOnLoadBalancerLabTests(SeedLoadBalancerLab shared, ITestOutp
     [Fact]
     public async Task Runbook_settings_keepalived_kill_moves_the_vip_in_the_explained_window_and_leaves_a_stale_copy()
     {
-        await shared.RestoreAsync(output);
+        // explain reasons from a freshly made lab: the runbook's MASTER holds the VIP.
+        await shared.MakeHolderAsync(VrrpElection.Initial(shared.Topology).Holder!, output);
         var lab = shared.Lab;
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(lab));
         var p = LabProbe.Predict(lab, output, new Fault(FaultKind.Keepalived, holder), apiServers: false);
