@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using HaKubeLab.Explain;
+using HaKubeLab.Failover;
 using HaKubeLab.Runtime;
 using HaKubeLab.Topology;
 using Xunit.Abstractions;
@@ -96,7 +97,7 @@ public class ExplainOnLoadBalancerLabTests(ITestOutputHelper output)
         await using var lab = await TestLab.CreateAsync("exhap");
         await lab.UpAsync(output);
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(lab));
-        var p = LabProbe.Predict(lab, output, new Fault(FaultKind.Haproxy, holder), apiServers: false);
+        var p = LabProbe.Predict(lab, output, new Fault(FaultKind.HaproxyKill, holder), apiServers: false);
         Assert.Equal(holder, p.After.Holder);
         Assert.False(p.After.LoadBalancerAnswers);
 
@@ -113,7 +114,7 @@ public class ExplainOnLoadBalancerLabTests(ITestOutputHelper output)
         await using var lab = await TestLab.CreateAsync("exka");
         await lab.UpAsync(output);
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(lab));
-        var p = LabProbe.Predict(lab, output, new Fault(FaultKind.Keepalived, holder), apiServers: false);
+        var p = LabProbe.Predict(lab, output, new Fault(FaultKind.KeepalivedKill, holder), apiServers: false);
         Assert.True(p.VipMoves);
         Assert.Equal(holder, p.StaleVipOn);
         var window = p.Takeover!.Value;
@@ -183,7 +184,7 @@ public class ExplainOnSeedKubernetesTests(ExplainSeedKubernetesLab k8s, ITestOut
     public async Task T1_Apiserver_dead_on_the_holder_the_cluster_endpoint_fails_while_haproxy_still_serves_the_api()
     {
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServer, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServerKill, holder), apiServers: true);
         Assert.Equal(holder, p.After.Holder);
         Assert.True(p.After.ApiThroughLoadBalancer);
         Assert.False(p.After.ApiThroughEndpoint); // controlPlaneEndpoint VIP:6443 is the holder's own apiserver
@@ -208,7 +209,7 @@ public class ExplainOnSeedKubernetesTests(ExplainSeedKubernetesLab k8s, ITestOut
     public async Task T2_Haproxy_dead_on_the_holder_the_vip_stays_and_the_load_balancer_refuses()
     {
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.Haproxy, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.HaproxyKill, holder), apiServers: true);
         Assert.Equal(holder, p.After.Holder);
         Assert.False(p.After.LoadBalancerAnswers);
         Assert.True(p.After.ApiThroughEndpoint); // the endpoint bypasses haproxy: the holder's apiserver still answers
@@ -247,7 +248,7 @@ public class ExplainOnRecommendedKubernetesTests(ExplainRecommendedKubernetesLab
     public async Task T2_Apiserver_dead_on_the_holder_the_vip_stays_and_the_api_keeps_answering()
     {
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServer, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServerKill, holder), apiServers: true);
         Assert.Equal(holder, p.After.Holder);
         Assert.True(p.After.ApiThroughEndpoint);
 
@@ -279,7 +280,7 @@ public class ExplainOnRecommendedKubernetesTests(ExplainRecommendedKubernetesLab
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
         // After T2 the holder's check must pass again (rise x interval) before its haproxy dies.
         await Task.Delay(VrrpElection.TrackScriptRecovery(Explainer.AsRendered(Lab.Topology)).Max + TimeSpan.FromSeconds(2));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.Haproxy, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.HaproxyKill, holder), apiServers: true);
         Assert.True(p.VipMoves);
         var window = p.Takeover!.Value;
 
