@@ -117,7 +117,8 @@ public static class Explainer
         return story;
     }
 
-    private static string Sentence(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..] + (text.EndsWith('.') ? "" : ".");
+    // The model's phrases start with a name (haproxy, m01, network-loss) as often as not: keep their case.
+    private static string Sentence(string text) => text.EndsWith('.') ? text : text + ".";
 
     private static string What(LabTopology t, FailoverSettings s, FaultKind kind, string node) => kind switch
     {
@@ -152,7 +153,7 @@ public static class Explainer
         if (!o.Predictable || (o.Recovery == FaultRecovery.QuickRestart && node == before))
         {
             story.Add(Sentence(o.Reason));
-            story.Add(Sentence(o.Basis));
+            story.Add(Sentence("Timing: " + o.Basis));
             return story;
         }
 
@@ -175,7 +176,7 @@ public static class Explainer
         if (before is null)
             story.Add($"Nobody held the VIP before; afterwards: {Names(after.PossibleHolders)}.");
         else if (o.VipMoves && fault.Kind == FaultKind.KeepalivedStop && node == before)
-            story.Add($"{o.ElectionReason}. {Names(after.PossibleHolders)} takes the VIP {o.Takeover} after the fault " +
+            story.Add($"{o.Reason}. {Names(after.PossibleHolders)} takes the VIP {o.Takeover} after the fault " +
                 "(the priority-0 advert makes the backups wait only their skew time, (256 - priority)/256 s, not the master-down interval).");
         else if (o.VipMoves)
         {
@@ -205,10 +206,8 @@ public static class Explainer
             story.Add(after.ApiThroughEndpoint
                 ? $"The cluster endpoint {s.ControlPlaneEndpoint} reaches the own apiserver of {Names(after.PossibleHolders)}, bypassing haproxy: it answers."
                 : $"The cluster endpoint {s.ControlPlaneEndpoint} reaches the own apiserver of {Names(after.PossibleHolders)}, which is down: kubectl, kubelets, controller-managers and schedulers using it fail until it is back, although other apiservers are healthy.");
-        if (o.Recovery == FaultRecovery.RestartsByItself)
-            story.Add(fault.Kind == FaultKind.NodeRestart
-                ? $"Once {node} is back with its sidecars it takes part in VRRP again."
-                : "It heals by itself: nothing needs undoing.");
+        if (fault.Kind == FaultKind.NodeRestart)
+            story.Add($"Once {node} is back with its sidecars it takes part in VRRP again.");
         return story;
     }
 }

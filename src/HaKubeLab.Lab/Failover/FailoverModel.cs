@@ -423,7 +423,21 @@ public static class FailoverModel
             case FaultKind.KeepalivedCrash:
                 return $"keepalived on {node} dies without a priority-0 advert and Docker's restart policy starts it again within about a second, before the backups' master-down interval runs out; the VIP stays configured on {node} meanwhile";
             case FaultKind.HaproxyCrash:
-                return $"haproxy on {node} dies and Docker's restart policy starts it again within about a second; the VIP stays (the track script runs every {k.CheckInterval} s and must fail {Math.Max(1, k.Fall)} time{(k.Fall > 1 ? "s" : "")} in a row, longer than the restart takes)";
+            {
+                // Were the track script to catch haproxy down, the election would go as if it were killed.
+                var caught = VrrpElection.After(t, holderBefore, ResolveTrackScripts(t, c));
+                var ifCaught = caught.PossibleHolders.Length == 1 && caught.PossibleHolders[0] == holderBefore
+                    ? $"even if it does, {caught.Reason}"
+                    : $"only if it did would the VIP move ({caught.Reason})";
+                var fall = Math.Max(1, k.Fall);
+                var script = fall == 1
+                    ? $"the track script runs every {k.CheckInterval} s and may catch the gap once (fall 1); {ifCaught}"
+                    : $"the track script runs every {k.CheckInterval} s and must fail {fall} times in a row, longer than the restart takes; {ifCaught}";
+                return $"haproxy on {node} dies and Docker's restart policy starts it again within about a second; the VIP stays on {node}: {script}";
+            }
+            case FaultKind.KeepalivedStop when outcome.PossibleHolders.Length > 0:
+                // keepalived going down gracefully says so with a priority-0 advert: no master-down interval to wait for.
+                return outcome.Reason.Replace("its adverts stop and, after the master-down interval,", "its last advert has priority 0 and, after only the skew time,", StringComparison.Ordinal);
             case FaultKind.KubeletKill:
                 return $"the static pods on {node} keep running while systemd restarts the kubelet: nothing VRRP or haproxy sees changes, so the VIP stays on {node}";
             case FaultKind.ApiServerKill or FaultKind.EtcdKill:

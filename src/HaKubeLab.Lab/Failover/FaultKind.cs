@@ -8,22 +8,39 @@ namespace HaKubeLab.Failover;
 /// </summary>
 public enum FaultKind
 {
+    /// <summary>The node container SIGKILLed (a host losing power), sidecars losing the network with it.</summary>
     NodeKill,
+    /// <summary>The node container stopped gracefully.</summary>
     NodeStop,
+    /// <summary>The node and its sidecars frozen (docker pause): the interface keeps the VIP, nothing answers.</summary>
     NodePause,
+    /// <summary>The node stopped and started again with its sidecars (a host reboot).</summary>
     NodeRestart,
+    /// <summary>haproxy SIGKILLed (docker kill): the restart policy does not bring it back.</summary>
     HaproxyKill,
+    /// <summary>haproxy stopped gracefully.</summary>
     HaproxyStop,
+    /// <summary>haproxy's main process SIGKILLed from the host: the restart policy restarts it.</summary>
     HaproxyCrash,
+    /// <summary>keepalived SIGKILLed: no priority-0 advert, the VIP stays on the interface.</summary>
     KeepalivedKill,
+    /// <summary>keepalived stopped gracefully: it sends a priority-0 advert and removes the VIP.</summary>
     KeepalivedStop,
+    /// <summary>keepalived's main process SIGKILLed from the host: the restart policy restarts it.</summary>
     KeepalivedCrash,
+    /// <summary>kube-apiserver SIGKILLed inside the node; the kubelet restarts it.</summary>
     ApiServerKill,
+    /// <summary>etcd SIGKILLed inside the node; the kubelet restarts it.</summary>
     EtcdKill,
+    /// <summary>The kubelet SIGKILLed inside the node; systemd restarts it.</summary>
     KubeletKill,
+    /// <summary>The node's link taken down (a pulled cable).</summary>
     NetworkPartition,
+    /// <summary>Packets dropped at random on the node's link.</summary>
     NetworkLoss,
+    /// <summary>The node's egress rate-limited.</summary>
     NetworkRate,
+    /// <summary>Delay (and jitter) added on the node's link.</summary>
     NetworkDelay,
 }
 
