@@ -105,7 +105,7 @@ internal static class LintCommands
         var topology = new Option<FileInfo?>("--topology", "-t") { Description = "Topology YAML file (default: the runbook's settings); its profile decides what keepalived and haproxy run." };
         var fail = new Option<string[]>("--fail")
         {
-            Description = "What fails: node, haproxy, keepalived or apiserver, optionally ':<node>' (default node: the VIP holder). Repeatable. Default: each part of the VIP holder in turn.",
+            Description = "What fails: node, haproxy, keepalived or apiserver (node-kill, haproxy-kill, keepalived-kill, kube-apiserver-kill), or any fault name of 'chaos list --faults' (e.g. keepalived-stop, network-partition), optionally ':<node>' (default node: the VIP holder). Repeatable. Default: each part of the VIP holder in turn.",
             AllowMultipleArgumentsPerToken = false,
         };
         var json = new Option<bool>("--json") { Description = "Print JSON: settings, now{holder, possibleHolders, priorities, loadBalancerAnswers, ...}, predictions[...]." };
