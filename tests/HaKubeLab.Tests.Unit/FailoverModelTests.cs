@@ -20,24 +20,33 @@ public class FailoverModelTests
 
     private static LabTopology Profile(string profile) => profile == "seed" ? Seed : Recommended;
 
-    public static TheoryData<string, FaultKind, string> KindsProfilesNodes()
+    public static TheoryData<string, FaultKind, string, string> KindsProfilesNodes()
     {
-        var data = new TheoryData<string, FaultKind, string>();
+        var data = new TheoryData<string, FaultKind, string, string>();
         foreach (var profile in new[] { "seed", "recommended" })
             foreach (var kind in Enum.GetValues<FaultKind>())
                 foreach (var node in new[] { "m01", "m02" }) // the VIP holder and a backup
-                    data.Add(profile, kind, node);
+                    foreach (var earlier in new[] { "none", "m03-down", "m02-haproxy-down" }) // faults carried over from earlier in a run
+                        data.Add(profile, kind, node, earlier);
         return data;
     }
 
+    private static Dictionary<string, NodeCondition> Earlier(string earlier) => earlier switch
+    {
+        "m03-down" => new() { ["m03"] = new NodeCondition(NodeUp: false) },
+        "m02-haproxy-down" => new() { ["m02"] = new NodeCondition(HaproxyUp: false) },
+        _ => [],
+    };
+
     [Theory]
     [MemberData(nameof(KindsProfilesNodes))]
-    public void Explain_and_chaos_give_the_same_answer(string profile, FaultKind kind, string node)
+    public void Explain_and_chaos_give_the_same_answer(string profile, FaultKind kind, string node, string earlier)
     {
         var t = Profile(profile);
-        var e = Explainer.Explain(t, [new Fault(kind, node)]);
+        var state = new LabState { Conditions = Earlier(earlier).ToImmutableDictionary() };
+        var e = Explainer.Explain(t, [new Fault(kind, node)], new ExplainOptions { State = state });
         var x = Assert.Single(e.Predictions);
-        var c = FailoverPredictor.Predict(t, kind, node, e.Now.Holder, [], apiServersRunning: true);
+        var c = FailoverPredictor.Predict(t, kind, node, e.Now.Holder, Earlier(earlier), apiServersRunning: true);
 
         Assert.Equal("m01", e.Now.Holder);
         Assert.Equal(x.HolderBefore, c.HolderBefore);
