@@ -50,6 +50,11 @@ public static class FailoverPredictor
     /// Predicts one fault on <paramref name="node"/> while <paramref name="holderBefore"/> holds the VIP (as observed) and
     /// <paramref name="conditions"/> describe earlier faults still in place (updated for this fault on return, unless it heals by itself).
     /// </summary>
+    /// <param name="topology">The lab; its profile decides the settings the model uses.</param>
+    /// <param name="kind">The fault.</param>
+    /// <param name="node">The node it hits.</param>
+    /// <param name="holderBefore">The VIP holder as the run observed it; null when none was seen (then nothing is predicted).</param>
+    /// <param name="conditions">Earlier faults of the run still in place, per node; this fault is added unless it heals by itself.</param>
     /// <param name="apiServersRunning">Whether the lab runs Kubernetes (the recommended profile's track script asks the API).</param>
     public static FailoverPrediction Predict(LabTopology topology, FaultKind kind, string node, string? holderBefore, Dictionary<string, NodeCondition> conditions, bool apiServersRunning = true)
     {

@@ -13,7 +13,7 @@ public sealed record ExplainOptions(bool ApiServersRunning = true)
     public LabState? State { get; init; }
 
     /// <summary>The lab state the predictions start from.</summary>
-    public LabState LabState => (State ?? LabState.Healthy) with { ApiServersRunning = ApiServersRunning };
+    public LabState StartState => (State ?? LabState.Healthy) with { ApiServersRunning = ApiServersRunning };
 }
 
 /// <summary>
@@ -46,7 +46,7 @@ public static class Explainer
         options ??= new ExplainOptions();
         var t = AsRendered(topology);
         var settings = FailoverModel.Settings(t);
-        var state = options.LabState;
+        var state = options.StartState;
         var now = FailoverModel.Now(t, state);
         var predictions = (faults ?? DefaultFaults).Select(f => Predict(t, state, now, f)).ToList();
         return new Explanation(settings, now, NowStory(t, settings, now, options), predictions);
@@ -60,7 +60,7 @@ public static class Explainer
         ArgumentNullException.ThrowIfNull(fault);
         options ??= new ExplainOptions();
         var t = AsRendered(topology);
-        return Predict(t, options.LabState, FailoverModel.Now(t, options.LabState), fault);
+        return Predict(t, options.StartState, FailoverModel.Now(t, options.StartState), fault);
     }
 
     /// <summary>The track script's result per node as the profile's script sees it (<see cref="FailoverModel.ResolveTrackScripts"/>).</summary>
