@@ -222,6 +222,20 @@ public class FailoverModelTests
     }
 
     [Fact]
+    public void A_vip_that_moves_to_a_node_whose_haproxy_is_already_down_leaves_the_load_balancer_down()
+    {
+        // Earlier in the run: haproxy stopped on m02 (priority 100) and m03 killed; now m01's node dies.
+        var conditions = new Dictionary<string, NodeCondition> { ["m02"] = new(HaproxyUp: false), ["m03"] = new(NodeUp: false) };
+        var p = FailoverPredictor.Predict(Seed, FaultKind.NodeKill, "m01", "m01", conditions);
+        Assert.True(p.VipMoves);
+        Assert.Equal(["m02"], p.HoldersAfter.ToArray());
+        Assert.False(p.LoadBalancerAnswers);
+        Assert.True(p.DownUntilUndone);
+        Assert.Null(p.Window);
+        Assert.StartsWith("VIP to m02, whose haproxy is down", p.Summary);
+    }
+
+    [Fact]
     public void Transient_faults_are_not_carried_over()
     {
         foreach (var kind in new[] { FaultKind.NodeRestart, FaultKind.HaproxyCrash, FaultKind.KeepalivedCrash, FaultKind.ApiServerKill, FaultKind.EtcdKill, FaultKind.KubeletKill })

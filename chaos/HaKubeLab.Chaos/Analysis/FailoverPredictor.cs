@@ -28,6 +28,7 @@ public sealed record FailoverPrediction(
     /// <summary>A short line for tables: "VIP to m02 or m03 after 2.57-3.57 s".</summary>
     public string Summary =>
         HoldersAfter.IsEmpty && HolderBefore is not null ? $"VIP gone: no node is left to take it{(DownUntilUndone ? "; until the fault is undone" : "")}"
+        : DownUntilUndone && VipMoves ? $"VIP to {string.Join(" or ", HoldersAfter)}, whose haproxy is down: load balancer refuses until the fault is undone"
         : DownUntilUndone ? $"VIP stays on {HolderBefore}; {(LoadBalancerAnswers ? "" : "load balancer refuses ")}until the fault is undone"
         : VipMoves ? $"VIP to {string.Join(" or ", HoldersAfter)}{(Window is null ? "" : $" after {Window}")}"
         : Window is { } w && w.Max <= TimeSpan.Zero ? $"no failover: VIP stays on {HolderBefore ?? "its holder"}"
