@@ -5,6 +5,7 @@ using HaKubeLab.Chaos.Reports;
 using HaKubeLab.Explain;
 using HaKubeLab.Failover;
 using HaKubeLab.Rendering;
+using HaKubeLab.Runtime;
 using HaKubeLab.Topology;
 
 namespace HaKubeLab.Tests.Unit;
@@ -233,6 +234,34 @@ public class FailoverModelTests
         Assert.True(p.DownUntilUndone);
         Assert.Null(p.Window);
         Assert.StartsWith("VIP to m02, whose haproxy is down", p.Summary);
+    }
+
+    [Fact]
+    public void A_running_labs_snapshot_becomes_the_state_predictions_start_from()
+    {
+        static PartState Part(LabRole role, ContainerState state) => new(role, $"c-{role}", state);
+        static NodeSnapshot Node(string name, int ip, ContainerState node = ContainerState.Running, ContainerState haproxy = ContainerState.Running, bool holds = false) =>
+            new(name, System.Net.IPAddress.Parse($"192.168.100.{ip}"), Part(LabRole.Node, node), Part(LabRole.Haproxy, haproxy), Part(LabRole.Keepalived, ContainerState.Running), holds);
+        // m01 was killed earlier; m02 holds the VIP and its haproxy has exited.
+        var snapshot = new LabSnapshot(DateTimeOffset.UnixEpoch, "lab",
+            [Node("m01", 11, node: ContainerState.Exited), Node("m02", 12, haproxy: ContainerState.Exited, holds: true), Node("m03", 13)],
+            new VipHolderReading(DateTimeOffset.UnixEpoch, ["m02"], "m02"));
+        var state = LabState.From(snapshot, apiServersRunning: false);
+        Assert.Equal("m02", state.Holder);
+        Assert.False(state.Of("m01").NodeUp);
+        Assert.False(state.Of("m02").HaproxyUp);
+        Assert.True(state.Of("m03").NodeUp);
+        Assert.False(state.Of("m03").ApiServerUp);
+
+        // explain --lab starts from it: the holder measured, not the one 'up' would elect.
+        var e = Explainer.Explain(Seed, [new Fault(FaultKind.KeepalivedKill)], new ExplainOptions(ApiServersRunning: false) { State = state });
+        Assert.Equal("m02", e.Now.Holder);
+        Assert.False(e.Now.LoadBalancerAnswers);
+        var p = Assert.Single(e.Predictions);
+        Assert.Equal("keepalived:m02", p.Fault);
+        Assert.Equal(["m03"], p.After.PossibleHolders.ToArray());
+        Assert.Equal("m02", p.StaleVipOn);
+        Assert.True(p.After.LoadBalancerAnswers); // m03's haproxy runs
     }
 
     [Fact]

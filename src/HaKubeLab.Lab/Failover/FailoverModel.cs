@@ -31,6 +31,23 @@ public sealed record LabState
 
     /// <summary>This state with <paramref name="node"/> in <paramref name="condition"/>.</summary>
     public LabState With(string node, NodeCondition condition) => this with { Conditions = Conditions.SetItem(node, condition) };
+
+    /// <summary>
+    /// The state of a running lab as a snapshot shows it: a node container that does not run (stopped, paused)
+    /// counts as down, so do sidecars that do not run; the holder is the snapshot's effective holder.
+    /// Whether apiservers answer a snapshot cannot tell: that is <paramref name="apiServersRunning"/>.
+    /// </summary>
+    public static LabState From(Runtime.LabSnapshot snapshot, bool apiServersRunning)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var conditions = ImmutableDictionary.CreateBuilder<string, NodeCondition>();
+        foreach (var n in snapshot.Nodes)
+        {
+            var c = new NodeCondition(NodeUp: n.Node.Running, KeepalivedUp: n.Keepalived.Running, HaproxyUp: n.Haproxy.Running, ApiServerUp: apiServersRunning);
+            if (!c.NodeUp || !c.KeepalivedUp || !c.HaproxyUp) conditions[n.Name] = c;
+        }
+        return new LabState { ApiServersRunning = apiServersRunning, Conditions = conditions.ToImmutable(), Holder = snapshot.Vip.Holder };
+    }
 }
 
 /// <summary>The settings a prediction is based on, as keepalived and haproxy run them (after the profile).</summary>
