@@ -583,7 +583,7 @@ public static class ChaosRunner
                 return new FaultResult(f.Step.Id, FaultKinds.Name(f.Fault.Kind), f.Fault.Node, f.Target, f.Fault.Mechanism, f.Step.Line, f.InjectStarted, f.FaultTime!.Value,
                     f.UndoneAt is { } ua && ua <= measuredUntil ? ua : null, f.UndoError, f.HolderBefore, f.Prediction, figures,
                     moved is null ? null : Math.Round(moved.T - f.FaultTime!.Value, 4), moved?.To,
-                    f.Prediction.Window is { } w ? new SecondsWindow(Math.Round(Math.Max(0, w.Min - (f.FaultTime!.Value - f.InjectStarted)), 4), w.Max) : null,
+                    FailoverPredictor.FromFaultTime(f.Prediction, f.InjectStarted, f.FaultTime!.Value),
                     Verdict(f, figures.GetValueOrDefault(scenario.FailoverProbe), _loops.FirstOrDefault(l => l.Probe.Name == scenario.FailoverProbe)));
             }).ToList();
 
@@ -627,12 +627,12 @@ public static class ChaosRunner
             if (f.Prediction.Window is not { } w) return null;
             var resolution = (loop.Interval + loop.Timeout).TotalSeconds;
             if (measured.OutageSeconds is not { } length || measured.OutageStart is not { } start)
-                return w.Max <= 0 ? $"as predicted: {probe} did not notice the fault"
+                return w.MaxSeconds <= 0 ? $"as predicted: {probe} did not notice the fault"
                     : $"{probe} did not notice the fault (predicted an outage of {w}); it cannot see what the fault did (e.g. a frozen host's kernel still completes TCP handshakes)";
             var (low, high) = (length, start + length - f.InjectStarted);
-            if (w.Max <= 0) return $"NOT as predicted: an outage of {length:0.00} s where none was predicted";
-            return high < w.Min - resolution ? $"{w.Min - high:0.00} s shorter than predicted (outage {length:0.00} s, predicted {w})"
-                : low > w.Max + resolution ? $"{low - w.Max:0.00} s longer than predicted (outage {length:0.00} s, predicted {w})"
+            if (w.MaxSeconds <= 0) return $"NOT as predicted: an outage of {length:0.00} s where none was predicted";
+            return high < w.MinSeconds - resolution ? $"{w.MinSeconds - high:0.00} s shorter than predicted (outage {length:0.00} s, predicted {w})"
+                : low > w.MaxSeconds + resolution ? $"{low - w.MaxSeconds:0.00} s longer than predicted (outage {length:0.00} s, predicted {w})"
                 : $"within the prediction: outage {length:0.00}-{high:0.00} s from the fault taking effect, predicted {w} (probe resolution {resolution * 1000:0} ms)";
         }
 

@@ -39,7 +39,7 @@ public class ChaosTests(SeedLoadBalancerLab shared, ITestOutputHelper output)
         Assert.InRange(failover.Seconds!.Value, 0.5, 10); // generous: predicted about 2.3-3.6 s
         TestLab.Log(output, $"measured beside predicted: {fault.Verdict}");
         Assert.NotEqual(before, fault.VipMovedTo);
-        Assert.Equal(3.57, fault.Prediction.Window!.Max, 2);
+        Assert.Equal(3.57, fault.Prediction.Window!.Value.MaxSeconds, 2);
         Assert.NotEmpty(r.Probes[0].Samples);
         Assert.True(r.Restore!.Ok, r.Restore.Detail);
 
