@@ -50,7 +50,7 @@ internal static class LabCommands
             LabImageSet images;
             try
             {
-                images = await Step("build images", () => LabImages.EnsureAsync(new SyncProgress<string>(l => Console.WriteLine("       " + l)), ct));
+                images = await Step("build images", () => LabImages.EnsureAsync(topology.Kubernetes.ImageRepository, new SyncProgress<string>(l => Console.WriteLine("       " + l)), ct));
             }
             catch (Exception) when (ct.IsCancellationRequested)
             {
@@ -142,7 +142,14 @@ internal static class LabCommands
         var cmd = new Command("kubeconfig", "Print the path of the lab's admin kubeconfig (mode 0600; its server is the VIP). Use: kubectl --kubeconfig \"$(./hakubelab kubeconfig)\" get nodes") { TopologyOption, LabOption };
         cmd.SetAction(parse => Run(() =>
         {
-            var path = LabPaths.KubeconfigPath(LabName(parse));
+            var lab = LabName(parse);
+            var record = LabRecord.TryRead(lab);
+            var path = record?.KubeconfigPath ?? LabPaths.KubeconfigPath(lab);
+            if (record is { Kubernetes: false })
+            {
+                Console.Error.WriteLine($"Lab '{lab}' was brought up without Kubernetes (--no-kubernetes): it has no kubeconfig. Run ./hakubelab up{(lab == LabTopology.Default.Name ? "" : " --topology FILE")} to add it.");
+                return Task.FromResult(3);
+            }
             if (!File.Exists(path))
             {
                 Console.Error.WriteLine($"No kubeconfig at {path}: the lab has no Kubernetes yet. Run ./hakubelab up");
@@ -223,6 +230,11 @@ internal static class LabCommands
         {
             Console.Error.WriteLine(e.Message);
             return 2;
+        }
+        catch (LabRecordException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 1;
         }
         catch (Exception e) when (e is DockerUnavailableException or ImageBuildException or LabException or HaKubeLab.Bootstrap.BootstrapException or HaKubeLab.Bootstrap.SshConnectException)
         {

@@ -67,7 +67,7 @@ public class InterruptedUpTests(ITestOutputHelper output)
         using var docker = await DockerConnection.ConnectAsync(CancellationToken.None);
         // As if the machine's LAN were 192.168.157.0/24 on wlan0.
         var runtime = new LabRuntime(docker, topology) { HostRoutes = () => [new HostRoute("wlan0", IPNetwork.Parse("192.168.157.0/24"))] };
-        var images = new LabImageSet("unused", "unused", "unused", "unused"); // never reached
+        var images = new LabImageSet("unused", "unused", "unused", "unused", "unused", "unused", topology.Kubernetes.ImageRepository, "unused"); // never reached
         try
         {
             var e = await Assert.ThrowsAsync<LabException>(() => runtime.UpAsync(images, null, null, CancellationToken.None));

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Probes;
+using HaKubeLab.Topology;
 
 namespace HaKubeLab.Chaos.Reports;
 
@@ -114,7 +115,7 @@ public sealed record FaultResult(
     IReadOnlyDictionary<string, FailoverFigure> Failover,
     double? VipMovedAfter,
     string? VipMovedTo,
-    SecondsWindow? PredictedFailover,
+    TimeWindow? PredictedFailover,
     string? Verdict = null)
 {
     /// <summary>How long the injector's call took (the fault took effect somewhere within it).</summary>

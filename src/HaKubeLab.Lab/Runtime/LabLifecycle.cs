@@ -28,14 +28,16 @@ public static class LabLifecycle
         options ??= new LabRuntime.UpOptions();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var runtime = new LabRuntime(docker, topology);
+        EnsureImagesFit(topology, images);
         // Decided once, before anything is made, for every phase: only a lab this call created is removed.
         var created = !await LabRuntime.ExistsAsync(docker, topology.Name, cancellationToken).ConfigureAwait(false);
         try
         {
-            var lb = await runtime.UpAsync(images, progress, options with { RemoveOnFailure = false }, cancellationToken).ConfigureAwait(false);
+            var lb = await runtime.UpAsync(images, progress, options with { RemoveOnFailure = false, Kubernetes = withKubernetes }, cancellationToken).ConfigureAwait(false);
             if (!withKubernetes) return new LabUpResult(lb, clock.Elapsed, null);
-            var bootstrap = new KubeadmBootstrap(topology, Inventory.ForLab(topology), new KubernetesBuild(images.KubernetesVersion), LabPaths.LabDir(topology.Name), progress);
+            var bootstrap = new KubeadmBootstrap(topology, Inventory.ForLab(topology), images.Versions, LabPaths.LabDir(topology.Name), progress);
             var result = await bootstrap.RunAsync(cancellationToken).ConfigureAwait(false);
+            if (LabRecord.TryReadOrNull(topology.Name) is { } record) (record with { KubernetesReadyAt = DateTimeOffset.UtcNow }).Write();
             return new LabUpResult(lb, clock.Elapsed, result);
         }
         catch (Exception e) when (options.RemoveOnFailure && created)
@@ -44,5 +46,15 @@ public static class LabLifecycle
             await LabRuntime.RemoveUnfinishedAsync(docker, topology.Name, progress, e).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>Refuses images built for another image repository than the topology names (the kubeadm config would name images the node lacks).</summary>
+    public static void EnsureImagesFit(LabTopology topology, LabImageSet images)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.ImageRepository != topology.Kubernetes.ImageRepository)
+            throw new LabException($"kubernetes.imageRepository: the topology names '{topology.Kubernetes.ImageRepository}', the images were built under '{images.ImageRepository}'. " +
+                                   "Build the images for the topology's repository (LabImages.EnsureAsync(topology.Kubernetes.ImageRepository, ...)), as './hakubelab up' does.");
     }
 }
