@@ -97,8 +97,11 @@ public sealed record VipHolderResult(
 /// <param name="Verdict">Measured failover (on the scenario's failover probe) beside the prediction, allowing the probe's resolution.</param>
 /// <param name="PredictedFailover">
 /// The prediction as a failover time (from the fault time): the VRRP window counts from the moment the fault
-/// took effect, which lies somewhere during the injector's call, so [window min - call length, window max].
+/// took effect. With the engine's timestamp that moment is known and the window is the VRRP window; otherwise it lies
+/// somewhere during the injector's call, so [window min - call length, window max].
 /// </param>
+/// <param name="FaultTimeSource">Where <paramref name="FaultTime"/> comes from: a Docker engine event (with its timestamp) or the injector's call returning.</param>
+/// <param name="CallEnded">When the injector's call returned; the call ran from <paramref name="InjectStarted"/> to here.</param>
 public sealed record FaultResult(
     string Id,
     string Kind,
@@ -116,10 +119,12 @@ public sealed record FaultResult(
     double? VipMovedAfter,
     string? VipMovedTo,
     TimeWindow? PredictedFailover,
-    string? Verdict = null)
+    string? Verdict = null,
+    string FaultTimeSource = "",
+    double? CallEnded = null)
 {
-    /// <summary>How long the injector's call took (the fault took effect somewhere within it).</summary>
-    public double CallSeconds => Math.Round(FaultTime - InjectStarted, 4);
+    /// <summary>How long the injector's call ran (the fault took effect inside it).</summary>
+    public double CallSeconds => Math.Round((CallEnded ?? FaultTime) - InjectStarted, 4);
 }
 
 /// <summary>The failover time of one fault on one probe.</summary>
