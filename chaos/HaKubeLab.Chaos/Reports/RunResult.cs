@@ -54,7 +54,6 @@ public sealed record RunResult
 public sealed record LabInfo(string Name, string Subnet, string Vip, int LoadBalancerPort, int ApiServerPort, bool Kubernetes, string Profile, string Keepalived, bool RunbookSettings, IReadOnlyList<string> Nodes);
 
 /// <summary>One probe's figures and every sample.</summary>
-/// <param name="Resolution">The probe interval: the resolution of every time measured with this probe.</param>
 /// <param name="WorstGapMs">The largest gap between attempt starts (an attempt that hung until its timeout widens it).</param>
 /// <param name="OutageSeconds">Time spent in outages.</param>
 public sealed record ProbeResult(
