@@ -6,6 +6,7 @@ using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Faults;
 using HaKubeLab.Chaos.Reports;
 using HaKubeLab.Chaos.Scenarios;
+using HaKubeLab.Failover;
 using HaKubeLab.Runtime;
 using HaKubeLab.Telemetry;
 using Microsoft.Extensions.Hosting;

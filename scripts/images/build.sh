@@ -12,11 +12,18 @@ export DOCKER_BUILDKIT=0   # the legacy builder is what Docker 20.10 from Debian
 start=$SECONDS
 log() { printf '[images %02d:%02d] %s\n' $(((SECONDS-start)/60)) $(((SECONDS-start)%60)) "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
+# Temporary folders go however the script ends: done, failed, or stopped (Ctrl-C, or 'up' stopping it on SIGINT/SIGTERM).
+temp_dirs=()
+trap 'rm -rf "${temp_dirs[@]}"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 "$root/scripts/ensure-host.sh" all
 # One build at a time on this machine (parallel test processes and a user's `up` may all ask).
 exec 9>/tmp/hakubelab-images.lock
 flock 9
+# Holding the lock, no other build runs: temporary folders still here are from a build that was killed.
+rm -rf /var/tmp/hakubelab-rootfs.* /var/tmp/hakubelab-node.*
 
 hash_of() { # hash_of FILE_OR_DIR... -> 12 hex chars over file names and contents
   (for p in "$@"; do
@@ -106,6 +113,7 @@ build_node() {
   [ -n "$pause_tag" ] || fail "cannot read the pause version from $k8s/bin/pause -v"
   cp_inputs=$(printf '%s %s %s %s' "$(basename "$k8s")" "$base_tag" "$(hash_of "$here/controlplane")" "$image_repository" | sha256sum | cut -c1-12)
   ctx=$(mktemp -d /var/tmp/hakubelab-node.XXXXXX)
+  temp_dirs+=("$ctx")
   trap 'rm -rf "$ctx"' RETURN
   cp -a "$here/controlplane/." "$ctx/"
   cp "$k8s/bin/"* "$ctx/"

@@ -41,7 +41,7 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
 
     public async Task<BootstrapResult> RunAsync(CancellationToken cancellationToken)
     {
-        var actions = new LabActions(progress, Telemetry.LabTelemetry.Bootstrap);
+        var actions = new LabActions(progress, cancellationToken, Telemetry.LabTelemetry.Bootstrap);
         try
         {
             await Step(actions, "connect over SSH", async () =>
