@@ -10,7 +10,7 @@ public static class LabCommandSet
 {
     public const string ScenarioArgument = "scenario";
 
-    private static LabControl Control(ExecuteCommandContext c) => c.ServiceProvider.GetRequiredService<LabControl>();
+    private static LabControl Control(ExecuteCommandContext c) => c.Services.GetRequiredService<LabControl>();
 
     private static ResourceCommandState When(UpdateCommandStateContext c, Func<string?, bool> state) =>
         state(c.ResourceSnapshot.State?.Text) ? ResourceCommandState.Enabled : ResourceCommandState.Disabled;

@@ -24,7 +24,6 @@ public sealed class LabSession(
     LabModel model,
     ResourceNotificationService notifications,
     ResourceLoggerService loggers,
-    IHostApplicationLifetime lifetime,
     DistributedApplicationOptions appOptions,
     IConfiguration configuration,
     ILogger<LabSession> log) : IHostedService

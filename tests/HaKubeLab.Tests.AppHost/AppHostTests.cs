@@ -103,8 +103,8 @@ public sealed class AppHostTests(AppHostFixture lab, ITestOutputHelper output) :
         var result = await lab.App.ResourceCommands.ExecuteCommandAsync(lab.Resource(lab.Lab), "run-scenario",
             new InteractionInputCollection([new InteractionInput { Name = "scenario", Label = "Scenario", InputType = InputType.Choice, Value = scenario, Options = [KeyValuePair.Create(scenario, scenario)] }]),
             CancellationToken.None);
-        Log($"run-scenario {scenario}: success={result.Success} in {clock.Elapsed.TotalSeconds:0.0} s; {result.Message ?? result.ErrorMessage}");
-        Assert.True(result.Success, result.ErrorMessage ?? result.Message);
+        Log($"run-scenario {scenario}: success={result.Success} in {clock.Elapsed.TotalSeconds:0.0} s; {result.Message ?? result.Message}");
+        Assert.True(result.Success, result.Message ?? result.Message);
         Assert.Contains("PASSED", result.Message, StringComparison.Ordinal);
         // The lab resource shows the verdict and the run folder (the update reaches the watcher just after the command returns).
         await lab.WaitUntilAsync(() => lab.Property(lab.Lab, "chaos.last-run")?.Contains("PASSED", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(5), "the verdict on the lab resource");
@@ -162,7 +162,7 @@ public sealed class AppHostTests(AppHostFixture lab, ITestOutputHelper output) :
         var holder = lab.HoldersShown().Single();
         var clock = Stopwatch.StartNew();
         var result = await lab.App.ResourceCommands.ExecuteCommandAsync(lab.Resource(holder), "kill", CancellationToken.None);
-        Assert.True(result.Success, result.ErrorMessage);
+        Assert.True(result.Success, result.Message);
         var killed = clock.Elapsed;
         await lab.WaitUntilAsync(() => lab.State(holder) == KnownResourceStates.Exited, TimeSpan.FromSeconds(5), $"{holder} shown as Exited");
         var exitedShown = clock.Elapsed;
@@ -175,7 +175,7 @@ public sealed class AppHostTests(AppHostFixture lab, ITestOutputHelper output) :
         // The start command brings it back through the lab runtime (sidecars recreated).
         clock.Restart();
         var start = await lab.App.ResourceCommands.ExecuteCommandAsync(lab.Resource(holder), "start", CancellationToken.None);
-        Assert.True(start.Success, start.ErrorMessage);
+        Assert.True(start.Success, start.Message);
         await AllRunningWithOneHolderAsync(TimeSpan.FromSeconds(60));
         Log($"start {holder}: every resource Running again {clock.Elapsed.TotalSeconds:0.0} s later; holder {lab.HoldersShown().Single()}");
     }
