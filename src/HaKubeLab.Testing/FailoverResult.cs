@@ -1,0 +1,139 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using HaKubeLab.Chaos.Analysis;
+using HaKubeLab.Chaos.Probes;
+
+namespace HaKubeLab.Testing;
+
+/// <summary>
+/// What a probe measured around one fault, beside the failover model's prediction. All times are seconds on
+/// the lab's clock; durations are seconds. Assert on it with <see cref="FailoverAssertions"/>.
+/// </summary>
+public sealed record FailoverResult
+{
+    /// <summary>The probe's name, e.g. <c>vip_tcp</c>.</summary>
+    public required string Probe { get; init; }
+
+    /// <summary>What the probe talked to.</summary>
+    public required string Target { get; init; }
+
+    /// <summary>Interval and timeout of the probe; an outage's edges are known to within their sum.</summary>
+    public required TimeSpan ProbeInterval { get; init; }
+
+    /// <inheritdoc cref="ProbeInterval"/>
+    public required TimeSpan ProbeTimeout { get; init; }
+
+    /// <summary>The probe's resolution: interval + timeout.</summary>
+    public TimeSpan Resolution => ProbeInterval + ProbeTimeout;
+
+    /// <summary>The fault as injected.</summary>
+    public required string Fault { get; init; }
+
+    /// <summary>When the injector's call started and returned.</summary>
+    public required double InjectStarted { get; init; }
+
+    /// <inheritdoc cref="InjectStarted"/>
+    public required double FaultTime { get; init; }
+
+    /// <summary>When measuring stopped.</summary>
+    public required double MeasuredUntil { get; init; }
+
+    /// <summary>The failover model's prediction.</summary>
+    public required FailoverPrediction Prediction { get; init; }
+
+    /// <summary>Whether any attempt failed after the fault (false: the probe did not notice it).</summary>
+    public required bool Interrupted { get; init; }
+
+    /// <summary>Fault time to the first successful attempt after the failures; 0 when the probe was not interrupted; null when it never recovered.</summary>
+    public required double? FailoverSeconds { get; init; }
+
+    /// <summary>The outages from the start of the injector's call on.</summary>
+    public required ImmutableArray<Outage> Outages { get; init; }
+
+    /// <summary>Successful attempts / all attempts from the start of the injector's call to the end of measuring.</summary>
+    public required double? Availability { get; init; }
+
+    /// <summary>Attempts in the measured window, and how many failed.</summary>
+    public required int Attempts { get; init; }
+
+    /// <inheritdoc cref="Attempts"/>
+    public required int FailedAttempts { get; init; }
+
+    /// <summary>Who held the VIP before the fault and at the end of measuring.</summary>
+    public required string? HolderBefore { get; init; }
+
+    /// <inheritdoc cref="HolderBefore"/>
+    public required VipReading HolderAfter { get; init; }
+
+    /// <summary>Seconds from the fault to the first change of the VIP holder (holder monitor); null when it did not change.</summary>
+    public required double? HolderChangedAfter { get; init; }
+
+    /// <summary>The holder monitor's polling interval (its resolution).</summary>
+    public required TimeSpan HolderResolution { get; init; }
+
+    /// <summary>The probe's samples in the measured window (for custom checks and plots).</summary>
+    public required ImmutableArray<ProbeSample> Samples { get; init; }
+
+    internal static FailoverResult From(LabProbe probe, FaultHandle fault, IReadOnlyList<ProbeSample> all, IReadOnlyList<HolderSample> holders, TimeSpan holderInterval, double until, VipReading after)
+    {
+        var window = all.Where(s => s.T >= fault.InjectStarted && s.T < until).ToList();
+        var failover = SeriesMath.Failover(window, fault.FaultTime);
+        var interrupted = window.Any(s => !s.Ok);
+        var change = VipHolderMonitor.Changes(holders).FirstOrDefault(c => c.T >= fault.InjectStarted);
+        return new FailoverResult
+        {
+            Probe = probe.Name,
+            Target = probe.Target,
+            ProbeInterval = probe.Interval,
+            ProbeTimeout = probe.Timeout,
+            Fault = fault.ToString(),
+            InjectStarted = fault.InjectStarted,
+            FaultTime = fault.FaultTime,
+            MeasuredUntil = until,
+            Prediction = fault.Prediction,
+            Interrupted = interrupted,
+            FailoverSeconds = !interrupted ? 0 : failover.Seconds,
+            Outages = [.. SeriesMath.Outages(window)],
+            Availability = SeriesMath.Availability(window),
+            Attempts = window.Count,
+            FailedAttempts = window.Count(s => !s.Ok),
+            HolderBefore = fault.HolderBefore,
+            HolderAfter = after,
+            HolderChangedAfter = change is null ? null : Math.Round(change.T - fault.FaultTime, 3),
+            HolderResolution = holderInterval,
+            Samples = [.. window],
+        };
+    }
+
+    /// <summary>The measured figures in one line, as assertion messages quote them.</summary>
+    public string Measured
+    {
+        get
+        {
+            var outage = Outages.FirstOrDefault();
+            var failover = FailoverSeconds switch
+            {
+                null => $"no recovery within {MeasuredUntil - FaultTime:0.00} s",
+                0 when !Interrupted => "no interruption",
+                { } s => $"failover {s:0.00} s",
+            };
+            return $"{Probe} measured {failover}" +
+                   (outage is null ? "" : $" (first outage {outage.Length:0.00} s, {outage.FailedSamples} failed attempts, first error '{outage.FirstError}')") +
+                   $", availability {Percent(Availability)} over {MeasuredUntil - InjectStarted:0.0} s ({FailedAttempts}/{Attempts} attempts failed)" +
+                   $"; VIP holder {HolderBefore ?? "none"} -> {HolderAfter.Holder ?? HolderAfter.ToString()}" +
+                   (HolderChangedAfter is { } c ? $" (changed {c:0.00} s after the fault)" : " (no change seen)");
+        }
+    }
+
+    /// <summary>The prediction in one line, with its reasoning.</summary>
+    public string Predicted => $"{Prediction.Summary} — {Prediction.Basis}";
+
+    /// <summary>The probe's resolution in words.</summary>
+    public string ResolutionText =>
+        $"probe resolution {Resolution.TotalMilliseconds:0} ms (interval {ProbeInterval.TotalMilliseconds:0} ms + timeout {ProbeTimeout.TotalMilliseconds:0} ms), holder monitor every {HolderResolution.TotalMilliseconds:0} ms";
+
+    public override string ToString() =>
+        $"{Fault}: {Measured}. Prediction: {Predicted}. {char.ToUpperInvariant(ResolutionText[0])}{ResolutionText[1..]}.";
+
+    private static string Percent(double? v) => v is { } x ? (x * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %" : "n/a";
+}

@@ -1,0 +1,68 @@
+using HaKubeLab.Chaos.Analysis;
+using HaKubeLab.Chaos.Faults;
+using HaKubeLab.Chaos.Scenarios;
+
+namespace HaKubeLab.Testing;
+
+/// <summary>
+/// An injected fault and its undo. Disposing it (<c>await using</c>) undoes the fault and waits until the lab
+/// has settled, so the next test finds a whole lab, also when the test threw half-way.
+/// </summary>
+public sealed class FaultHandle : IAsyncDisposable
+{
+    private readonly EphemeralLab _lab;
+    private readonly IFault _fault;
+    private int _undone;
+
+    internal FaultHandle(EphemeralLab lab, IFault fault, string? holderBefore, FailoverPrediction prediction, double injectStarted)
+    {
+        _lab = lab;
+        _fault = fault;
+        HolderBefore = holderBefore;
+        Prediction = prediction;
+        InjectStarted = injectStarted;
+        FaultTime = injectStarted;
+    }
+
+    /// <summary>What was injected.</summary>
+    public FaultKind Kind => _fault.Kind;
+
+    /// <summary>The fault's name as scenario files write it, e.g. <c>node-kill</c>.</summary>
+    public string KindName => FaultKinds.Name(Kind);
+
+    /// <summary>The node it was injected on.</summary>
+    public string Node => _fault.Node;
+
+    /// <summary>How it was done, e.g. "docker kill -s SIGKILL (node container)".</summary>
+    public string Mechanism => _fault.Mechanism;
+
+    /// <summary>Who held the VIP just before the fault (null: nobody).</summary>
+    public string? HolderBefore { get; }
+
+    /// <summary>The failover model's prediction, made just before the fault.</summary>
+    public FailoverPrediction Prediction { get; }
+
+    /// <summary>When the injector's call started, seconds on <see cref="EphemeralLab.Clock"/>.</summary>
+    public double InjectStarted { get; }
+
+    /// <summary>When the injector's call returned (the fault is in place by then), seconds on <see cref="EphemeralLab.Clock"/>.</summary>
+    public double FaultTime { get; internal set; }
+
+    /// <summary>When the undo started, or null while the fault is in place.</summary>
+    public double? UndoneAt { get; private set; }
+
+    /// <summary>Undoes the fault (idempotent) and waits until the lab has settled.</summary>
+    public async Task UndoAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _undone, 1) == 1) return;
+        UndoneAt = _lab.Clock.Now;
+        await _fault.UndoAsync(cancellationToken).ConfigureAwait(false);
+        await _lab.WaitUntilSettledAsync(null, cancellationToken).ConfigureAwait(false);
+        _lab.Log($"undone {KindName} on {Node} ({_lab.Clock.Now - UndoneAt:0.0} s to a settled lab)");
+    }
+
+    /// <inheritdoc cref="UndoAsync"/>
+    public ValueTask DisposeAsync() => new(UndoAsync(CancellationToken.None));
+
+    public override string ToString() => $"{KindName} on {Node} at t={FaultTime:0.000} s ({Mechanism})";
+}
