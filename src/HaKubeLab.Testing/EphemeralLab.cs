@@ -29,15 +29,31 @@ public sealed record LabStartup(TimeSpan Images, TimeSpan Containers, TimeSpan? 
 /// </summary>
 public sealed class EphemeralLab : IAsyncDisposable
 {
-    private static readonly Lazy<Task<LabImageSet>> Images = new(() => LabImages.EnsureAsync(null, CancellationToken.None));
+    private static readonly Lazy<Task<LabImageSet>> SharedImages = new(() => ImagesFromEnvironment() is { } given ? Task.FromResult(given) : LabImages.EnsureAsync(null, CancellationToken.None));
+
+    /// <summary>
+    /// HAKUBELAB_IMAGES (<c>base=...,haproxy=...,keepalived=...,node=...</c>, as scripts/images/build.sh prints them):
+    /// images to use as they are, e.g. in CI after an earlier build step; otherwise the images are built or found cached.
+    /// </summary>
+    internal static LabImageSet? ImagesFromEnvironment()
+    {
+        var text = Environment.GetEnvironmentVariable("HAKUBELAB_IMAGES");
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var tags = text.Split([',', '\n', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        string Tag(string key) => tags.TryGetValue(key, out var v) ? v
+            : throw new ArgumentException($"HAKUBELAB_IMAGES: no '{key}=' in '{text}'. Fix: give base=, haproxy=, keepalived= and node= as scripts/images/build.sh prints them.");
+        return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), tags.GetValueOrDefault("kubernetes", "v1.20.2"), tags.GetValueOrDefault("busybox", ""));
+    }
 
     private readonly TestcontainersLabDriver _driver;
     private readonly LabRestorer _restorer;
     private int _disposed;
 
-    private EphemeralLab(DockerClient docker, LabTopology topology, bool kubernetes, TestcontainersLabDriver driver)
+    private EphemeralLab(DockerClient docker, LabTopology topology, LabImageSet images, bool kubernetes, TestcontainersLabDriver driver)
     {
         Docker = docker;
+        Images = images;
         Topology = topology;
         Kubernetes = kubernetes;
         _driver = driver;
@@ -52,6 +68,9 @@ public sealed class EphemeralLab : IAsyncDisposable
 
     /// <summary>The Docker engine the lab runs on.</summary>
     public IDockerClient Docker { get; }
+
+    /// <summary>The images the lab runs.</summary>
+    public LabImageSet Images { get; }
 
     /// <summary>Whether Kubernetes was bootstrapped.</summary>
     public bool Kubernetes { get; }
@@ -93,7 +112,7 @@ public sealed class EphemeralLab : IAsyncDisposable
             if (stale.Count > 0) Console.WriteLine($"HaKubeLab.Testing: removed labs of test runs that no longer run: {string.Join(", ", stale)}");
 
             var imageClock = Stopwatch.StartNew();
-            var images = await Images.Value.WaitAsync(ct).ConfigureAwait(false);
+            var images = await SharedImages.Value.WaitAsync(ct).ConfigureAwait(false);
             var imagesTook = imageClock.Elapsed;
 
             var containerClock = Stopwatch.StartNew();
@@ -102,7 +121,7 @@ public sealed class EphemeralLab : IAsyncDisposable
                 var topology = TopologyValidator.EnsureValid(options.BaseTopology().Relocate(TestLabNaming.NewName(options.Purpose), subnet));
                 LabSweeper.Track(topology.Name);
                 var driver = new TestcontainersLabDriver(docker, topology, images, LabSweeper.Labels, line => Console.WriteLine(line));
-                var created = new EphemeralLab(docker, topology, options.Kubernetes, driver);
+                var created = new EphemeralLab(docker, topology, images, options.Kubernetes, driver);
                 await driver.CreateNetworkAsync(ct).ConfigureAwait(false);
                 return created;
             }, ct).ConfigureAwait(false);
@@ -131,11 +150,24 @@ public sealed class EphemeralLab : IAsyncDisposable
             lab.Log($"lab up in {lab.Startup}; {lab.Topology.Subnet}, VIP {lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port}");
             return lab;
         }
-        catch (Exception)
+        catch (Exception e)
         {
             // Nothing half-made is left behind, also when cancelled.
-            if (lab is not null) await lab.DisposeAsync().ConfigureAwait(false);
-            else docker.Dispose();
+            try
+            {
+                if (lab is not null) await lab.DisposeAsync().ConfigureAwait(false);
+                else docker.Dispose();
+            }
+            catch (Exception cleanup)
+            {
+                // The bring-up's own error matters more; the next fixture start sweeps what is left.
+                Console.WriteLine($"HaKubeLab.Testing: cleanup after a failed bring-up: {cleanup.Message}");
+            }
+            // Testcontainers' wait strategies report a cancelled wait in their own way: say what happened.
+            if (cancellationToken.IsCancellationRequested && e is not OperationCanceledException)
+                throw new OperationCanceledException($"Bring-up of the test lab was cancelled; what it had made was removed ({e.GetType().Name}: {e.Message}).", e, cancellationToken);
+            if (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                throw new LabException($"The test lab did not come up within {options.StartupTimeout.TotalMinutes:0.#} min (LabOptions.StartupTimeout); what it had made was removed. Last error: {e.GetType().Name}: {e.Message}", e);
             throw;
         }
     }

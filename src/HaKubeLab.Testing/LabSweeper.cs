@@ -49,10 +49,24 @@ public static class LabSweeper
     }
 
     /// <summary>Removes the lab by its lab label (also what a restore recreated) and whatever else this run labelled for it.</summary>
+    /// A create call still in flight when a bring-up was cancelled can land after the first pass, so it sweeps
+    /// until nothing with the lab's label is left (at most five passes).
     public static async Task SweepLabAsync(IDockerClient docker, string lab, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(docker);
-        await LabRuntime.DownAsync(docker, lab, ct).ConfigureAwait(false);
+        Exception? last = null;
+        for (var pass = 0; pass < 5; pass++)
+        {
+            try
+            {
+                await LabRuntime.DownAsync(docker, lab, ct).ConfigureAwait(false);
+                last = null;
+            }
+            catch (DockerApiException e) { last = e; } // e.g. a volume still in use by a container created meanwhile
+            if (last is null && (await LabelledAsync(docker, new() { [$"{LabLabels.Lab}={lab}"] = true }, ct).ConfigureAwait(false)).Count == 0) return;
+            await Task.Delay(500, ct).ConfigureAwait(false);
+        }
+        throw new InvalidOperationException($"Lab {lab} could not be removed completely; run './hakubelab down --lab {lab}'.", last);
     }
 
     /// <summary>Objects (containers, networks, volumes) labelled by this run that are still in Docker.</summary>

@@ -33,7 +33,7 @@ public class LabLifecycleTests(ITestOutputHelper output)
             lab.Output = line => output.WriteLine(line);
             name = lab.Name;
             output.WriteLine($"start-up: {lab.Startup}");
-            var images = await LabImages.EnsureAsync(null, CancellationToken.None);
+            var images = lab.Images;
             var security = ContainerSpecs.NodeSecurity.Detect();
 
             // One specification, two drivers: what Testcontainers made matches the runtime's spec field by field ...
