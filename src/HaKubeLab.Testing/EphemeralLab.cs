@@ -29,7 +29,12 @@ public sealed record LabStartup(TimeSpan Images, TimeSpan Containers, TimeSpan? 
 /// </summary>
 public sealed class EphemeralLab : IAsyncDisposable
 {
-    private static readonly Lazy<Task<LabImageSet>> SharedImages = new(() => ImagesFromEnvironment() is { } given ? Task.FromResult(given) : LabImages.EnsureAsync(null, CancellationToken.None));
+    /// <summary>Images per image repository, built (or found cached) once per test process.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Task<LabImageSet>>> SharedImages = new();
+
+    private static Task<LabImageSet> ImagesFor(LabTopology topology) =>
+        SharedImages.GetOrAdd(topology.Kubernetes.ImageRepository, repository => new(() =>
+            ImagesFromEnvironment() is { } given ? Task.FromResult(given) : LabImages.EnsureAsync(repository, null, CancellationToken.None))).Value;
 
     /// <summary>
     /// HAKUBELAB_IMAGES (<c>base=...,haproxy=...,keepalived=...,node=...</c>, as scripts/images/build.sh prints them):
@@ -43,11 +48,12 @@ public sealed class EphemeralLab : IAsyncDisposable
             .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
         string Tag(string key) => tags.TryGetValue(key, out var v) ? v
             : throw new ArgumentException($"HAKUBELAB_IMAGES: no '{key}=' in '{text}'. Fix: give base=, haproxy=, keepalived= and node= as scripts/images/build.sh prints them.");
-        return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), tags.GetValueOrDefault("kubernetes", "v1.20.2"), tags.GetValueOrDefault("busybox", ""));
+        return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), tags.GetValueOrDefault("kubernetes", LabVersions.Kubernetes),
+            tags.GetValueOrDefault("busybox", ""), tags.GetValueOrDefault("imageRepository", LabVersions.ImageRepository), tags.GetValueOrDefault("etcd", LabVersions.Etcd));
     }
 
     private readonly TestcontainersLabDriver _driver;
-    private readonly LabRestorer _restorer;
+    private RunningLab? _running;
     private int _disposed;
 
     private EphemeralLab(DockerClient docker, LabTopology topology, LabImageSet images, bool kubernetes, TestcontainersLabDriver driver)
@@ -57,8 +63,10 @@ public sealed class EphemeralLab : IAsyncDisposable
         Topology = topology;
         Kubernetes = kubernetes;
         _driver = driver;
-        _restorer = new LabRestorer(docker, topology, kubernetes, Log);
     }
+
+    /// <summary>The lab through the project's running-lab API (its record, snapshots, watcher, VIP-holder source), as <c>RunningLab.OpenAsync(Name)</c> gives it to any other tool.</summary>
+    public RunningLab Running => _running ?? throw new InvalidOperationException($"Lab {Name} is not up yet.");
 
     /// <summary>The lab's name (also its Docker network's and the prefix of its containers').</summary>
     public string Name => Topology.Name;
@@ -112,7 +120,8 @@ public sealed class EphemeralLab : IAsyncDisposable
             if (stale.Count > 0) Console.WriteLine($"HaKubeLab.Testing: removed labs of test runs that no longer run: {string.Join(", ", stale)}");
 
             var imageClock = Stopwatch.StartNew();
-            var images = await SharedImages.Value.WaitAsync(ct).ConfigureAwait(false);
+            var images = await ImagesFor(options.BaseTopology()).WaitAsync(ct).ConfigureAwait(false);
+            if (options.Kubernetes) LabLifecycle.EnsureImagesFit(options.BaseTopology(), images);
             var imagesTook = imageClock.Elapsed;
 
             var containerClock = Stopwatch.StartNew();
@@ -131,19 +140,23 @@ public sealed class EphemeralLab : IAsyncDisposable
             var secrets = runtime.LoadOrCreateSecrets();
             SshIdentity.LoadOrCreate(LabPaths.SshKeyPath(lab.Name), $"hakubelab-{lab.Name}");
             var files = runtime.WriteRunbookFiles(secrets);
+            // The record first, as up writes it: the running-lab API (RunningLab.OpenAsync, LabFaults, status) then works on this lab too.
+            runtime.WriteRecord(images, options.Kubernetes);
             await lab._driver.StartAsync(files, ContainerSpecs.NodeSecurity.Detect(), ct).ConfigureAwait(false);
             if (await TcpProbe.WaitForAsync(lab.Topology.Vip, lab.Topology.LoadBalancer.Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false) is null)
-                throw new LabException($"{lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port} did not answer within 60 s after the containers started ({await VipReading.ReadAsync(docker, lab.Topology, ct).ConfigureAwait(false)}).");
+                throw new LabException($"{lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port} did not answer within 60 s after the containers started; see: docker logs {lab.Container(lab.Topology.Nodes[0].Name, LabRole.Keepalived)}");
             var containersTook = containerClock.Elapsed;
+            lab._running = await RunningLab.OpenAsync(docker, lab.Name, ct).ConfigureAwait(false);
 
             TimeSpan? kubernetesTook = null;
             if (options.Kubernetes)
             {
                 var k8sClock = Stopwatch.StartNew();
                 // The project's bootstrap, as LabLifecycle runs it after the load-balancer tier.
-                var bootstrap = new KubeadmBootstrap(lab.Topology, Inventory.ForLab(lab.Topology), new KubernetesBuild(images.KubernetesVersion), LabPaths.LabDir(lab.Name),
+                var bootstrap = new KubeadmBootstrap(lab.Topology, Inventory.ForLab(lab.Topology), images.Versions, LabPaths.LabDir(lab.Name),
                     new Progress<LabProgress>(p => { if (p.Done) Console.WriteLine($"[{lab.Name}] {p.Action} {(p.Failed ? "FAILED " + p.Detail : "")} {p.Elapsed.TotalSeconds:0.0} s"); }));
                 await bootstrap.RunAsync(ct).ConfigureAwait(false);
+                (lab.Running.Record with { KubernetesReadyAt = DateTimeOffset.UtcNow }).Write();
                 kubernetesTook = k8sClock.Elapsed;
             }
             lab.Startup = new LabStartup(imagesTook, containersTook, kubernetesTook, total.Elapsed);
@@ -172,21 +185,21 @@ public sealed class EphemeralLab : IAsyncDisposable
         }
     }
 
-    /// <summary>Who holds the VIP now (interfaces and ARP).</summary>
-    public Task<VipReading> ReadVipAsync(CancellationToken cancellationToken = default) => VipReading.ReadAsync(Docker, Topology, cancellationToken);
+    /// <summary>Who holds the VIP now (the lab's one VIP-holder source: interfaces, ARP to break ties).</summary>
+    public Task<VipHolderReading> ReadVipAsync(CancellationToken cancellationToken = default) => Running.VipHolderAsync(cancellationToken);
 
     /// <summary>The node holding the VIP; waits up to 10 s for a single holder, then throws saying what it saw.</summary>
     public async Task<string> VipHolderAsync(CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
-        VipReading reading;
+        VipHolderReading reading;
         do
         {
             reading = await ReadVipAsync(cancellationToken).ConfigureAwait(false);
             if (reading.Holder is { } holder) return holder;
             await Task.Delay(200, cancellationToken).ConfigureAwait(false);
         } while (clock.Elapsed < TimeSpan.FromSeconds(10));
-        throw new FailoverAssertionException($"No single VIP holder in lab {Name} within 10 s: {reading}.");
+        throw new FailoverAssertionException($"No single VIP holder in lab {Name} within 10 s: on the interfaces {reading.Label}, ARP {reading.Arp ?? "unknown"}.");
     }
 
     /// <summary>
@@ -204,23 +217,12 @@ public sealed class EphemeralLab : IAsyncDisposable
     public async Task<FaultHandle> InjectAsync(FaultKind kind, string node, FaultParameters? parameters = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(node);
-        var context = new FaultContext(Docker, Topology, Clock, _restorer, Log);
-        var fault = FaultFactory.Create(kind, node, parameters ?? FaultParameters.None, context);
-        await FaultFactory.PreflightAsync(kind, context, Kubernetes, cancellationToken).ConfigureAwait(false);
         var holder = (await ReadVipAsync(cancellationToken).ConfigureAwait(false)).Holder;
         var prediction = Predict(kind, node, holder);
-        var started = Clock.Now;
-        var handle = new FaultHandle(this, fault, holder, prediction, started);
-        try
-        {
-            handle.FaultTime = await fault.InjectAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await handle.UndoAsync(CancellationToken.None).ConfigureAwait(false); // a half-done injection is undone too
-            throw;
-        }
-        Log($"fault {FaultKinds.Name(kind)} on {node} at t={handle.FaultTime:0.000} s ({fault.Mechanism}); holder before: {holder ?? "none"}; predicted: {prediction.Summary}");
+        // The chaos runner's injectors and preflight, through the running-lab API.
+        var injected = await LabFaults.InjectAsync(Running, kind, node, parameters, Log, cancellationToken).ConfigureAwait(false);
+        var handle = new FaultHandle(this, injected, holder, prediction, Clock.At(injected.CallStarted), Clock.At(injected.FaultTime));
+        Log($"fault {handle}; holder before: {holder ?? "none"}; predicted: {prediction.Summary}");
         return handle;
     }
 
@@ -268,7 +270,7 @@ public sealed class EphemeralLab : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(expected);
         var reading = await ReadVipAsync().ConfigureAwait(false);
         if (reading.Holder is { } h && expected.Contains(h)) return;
-        throw new FailoverAssertionException($"VIP holder: expected {string.Join(" or ", expected)}, measured {reading} (lab {Name}).");
+        throw new FailoverAssertionException($"VIP holder: expected {string.Join(" or ", expected)}, measured {reading.Holder ?? "none"} (on the interfaces {reading.Label}, ARP {reading.Arp ?? "unknown"}; lab {Name}).");
     }
 
     /// <summary>
@@ -287,7 +289,7 @@ public sealed class EphemeralLab : IAsyncDisposable
         {
             var reading = await ReadVipAsync(cancellationToken).ConfigureAwait(false);
             var answers = await TcpProbe.ConnectAsync(Topology.Vip, Topology.LoadBalancer.Port, TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
-            last = $"{reading}; VIP:port {(answers ? "answers" : "does not answer")}";
+            last = $"VIP on {reading.Label} (ARP {reading.Arp ?? "unknown"}); VIP:port {(answers ? "answers" : "does not answer")}";
             if (reading.Holder is { } h && !reading.DualMaster && answers)
             {
                 if (h != holder) (holder, since) = (h, clock.Elapsed);
@@ -324,6 +326,7 @@ public sealed class EphemeralLab : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         try
         {
+            if (_running is not null) await _running.DisposeAsync().ConfigureAwait(false);
             await _driver.DisposeAsync().ConfigureAwait(false);
         }
         finally

@@ -44,7 +44,7 @@ public static class FailoverAssertions
         var allowed = expected.Length > 0 ? expected : [.. result.Prediction.HoldersAfter];
         if (allowed.Length == 0) throw Fail(result, "the prediction names no holder after the fault, so there is nothing to compare the holder with; pass the expected holder(s)");
         if (result.HolderAfter.Holder is { } h && allowed.Contains(h)) return result;
-        throw Fail(result, $"VIP holder {result.HolderAfter.Holder ?? "none"} ({result.HolderAfter}), expected {string.Join(" or ", allowed)}");
+        throw Fail(result, $"VIP holder {result.HolderAfter.Holder ?? "none"} (on the interfaces {result.HolderAfter.Label}, ARP {result.HolderAfter.Arp ?? "unknown"}), expected {string.Join(" or ", allowed)}");
     }
 
     /// <summary>
@@ -61,7 +61,7 @@ public static class FailoverAssertions
         var problems = new List<string>();
         var holder = result.HolderAfter.Holder;
         if (!p.HoldersAfter.IsEmpty && (holder is null || !p.HoldersAfter.Contains(holder)))
-            problems.Add($"VIP holder afterwards {holder ?? "none"} ({result.HolderAfter}), predicted {string.Join(" or ", p.HoldersAfter)}");
+            problems.Add($"VIP holder afterwards {holder ?? "none"} (on the interfaces {result.HolderAfter.Label}, ARP {result.HolderAfter.Arp ?? "unknown"}), predicted {string.Join(" or ", p.HoldersAfter)}");
 
         var res = result.Resolution.TotalSeconds;
         var outage = result.Outages.FirstOrDefault();

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Probes;
+using HaKubeLab.Runtime;
 
 namespace HaKubeLab.Testing;
 
@@ -63,7 +64,7 @@ public sealed record FailoverResult
     public required string? HolderBefore { get; init; }
 
     /// <inheritdoc cref="HolderBefore"/>
-    public required VipReading HolderAfter { get; init; }
+    public required VipHolderReading HolderAfter { get; init; }
 
     /// <summary>Seconds from the fault to the first change of the VIP holder (holder monitor); null when it did not change.</summary>
     public required double? HolderChangedAfter { get; init; }
@@ -74,7 +75,7 @@ public sealed record FailoverResult
     /// <summary>The probe's samples in the measured window (for custom checks and plots).</summary>
     public required ImmutableArray<ProbeSample> Samples { get; init; }
 
-    internal static FailoverResult From(LabProbe probe, FaultHandle fault, IReadOnlyList<ProbeSample> all, IReadOnlyList<HolderSample> holders, TimeSpan holderInterval, double until, VipReading after)
+    internal static FailoverResult From(LabProbe probe, FaultHandle fault, IReadOnlyList<ProbeSample> all, IReadOnlyList<HolderSample> holders, TimeSpan holderInterval, double until, VipHolderReading after)
     {
         var window = all.Where(s => s.T >= fault.InjectStarted && s.T < until).ToList();
         var failover = SeriesMath.Failover(window, fault.FaultTime);
@@ -120,7 +121,7 @@ public sealed record FailoverResult
             return $"{Probe} measured {failover}" +
                    (outage is null ? "" : $" (first outage {outage.Length:0.00} s, {outage.FailedSamples} failed attempts, first error '{outage.FirstError}')") +
                    $", availability {Percent(Availability)} over {MeasuredUntil - InjectStarted:0.0} s ({FailedAttempts}/{Attempts} attempts failed)" +
-                   $"; VIP holder {HolderBefore ?? "none"} -> {HolderAfter.Holder ?? HolderAfter.ToString()}" +
+                   $"; VIP holder {HolderBefore ?? "none"} -> {HolderAfter.Holder ?? "none (on the interfaces: " + HolderAfter.Label + ")"}" +
                    (HolderChangedAfter is { } c ? $" (changed {c:0.00} s after the fault)" : " (no change seen)");
         }
     }

@@ -11,17 +11,17 @@ namespace HaKubeLab.Testing;
 public sealed class FaultHandle : IAsyncDisposable
 {
     private readonly EphemeralLab _lab;
-    private readonly IFault _fault;
+    private readonly InjectedFault _fault;
     private int _undone;
 
-    internal FaultHandle(EphemeralLab lab, IFault fault, string? holderBefore, FailoverPrediction prediction, double injectStarted)
+    internal FaultHandle(EphemeralLab lab, InjectedFault fault, string? holderBefore, FailoverPrediction prediction, double injectStarted, double faultTime)
     {
         _lab = lab;
         _fault = fault;
         HolderBefore = holderBefore;
         Prediction = prediction;
         InjectStarted = injectStarted;
-        FaultTime = injectStarted;
+        FaultTime = faultTime;
     }
 
     /// <summary>What was injected.</summary>
@@ -46,10 +46,13 @@ public sealed class FaultHandle : IAsyncDisposable
     public double InjectStarted { get; }
 
     /// <summary>When the injector's call returned (the fault is in place by then), seconds on <see cref="EphemeralLab.Clock"/>.</summary>
-    public double FaultTime { get; internal set; }
+    public double FaultTime { get; }
 
     /// <summary>When the undo started, or null while the fault is in place.</summary>
     public double? UndoneAt { get; private set; }
+
+    /// <summary>The chaos runner's handle of the fault (wall-clock times, its own undo).</summary>
+    public InjectedFault Injected => _fault;
 
     /// <summary>Undoes the fault (idempotent) and waits until the lab has settled.</summary>
     public async Task UndoAsync(CancellationToken cancellationToken = default)

@@ -10,7 +10,7 @@ namespace HaKubeLab.Testing.Tests;
 /// <summary>The Testcontainers modifiers carry the runtime's spec into the create parameters (no Docker).</summary>
 public class SpecModifierTests
 {
-    private static readonly LabImageSet Images = new("b", "hakubelab/haproxy:x", "hakubelab/keepalived:x", "hakubelab/node:x");
+    private static readonly LabImageSet Images = new("b", "hakubelab/haproxy:x", "hakubelab/keepalived:x", "hakubelab/node:x", LabVersions.Kubernetes, "", LabVersions.ImageRepository, LabVersions.Etcd);
     private static readonly LabTopology Topology = LabTopology.Default.Relocate("hkl-qa-unit", System.Net.IPNetwork.Parse("192.168.171.0/24"));
 
     /// <summary>What Testcontainers builds before modifiers run: one endpoint instance shared across networks, its own host config.</summary>
