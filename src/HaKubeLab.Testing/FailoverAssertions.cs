@@ -64,7 +64,7 @@ public static class FailoverAssertions
             problems.Add($"VIP holder afterwards {holder ?? "none"} (on the interfaces {result.HolderAfter.Label}, ARP {result.HolderAfter.Arp ?? "unknown"}), predicted {string.Join(" or ", p.HoldersAfter)}");
 
         var res = result.Resolution.TotalSeconds;
-        var outage = result.Outages.FirstOrDefault();
+        var outage = result.LongestOutage;
         if (p.DownUntilUndone)
         {
             if (outage is null || !outage.Open)
@@ -82,7 +82,7 @@ public static class FailoverAssertions
                     if (result.HolderChangedAfter is not { } c)
                         problems.Add($"predicted a failover after {w}, but {result.Probe} saw no outage and the VIP holder did not change");
                     else if (c + call < w.Min - hres || c > w.Max + hres)
-                        problems.Add($"{result.Probe} saw no outage; the VIP holder changed {c:0.00} s after the fault, predicted {w} (holder resolution {hres * 1000:0} ms)");
+                        problems.Add($"{result.Probe} saw no outage; the VIP reached a new holder {c:0.00} s after the fault, predicted {w} (holder resolution {hres * 1000:0} ms)");
                 }
             }
             else if (w.Max <= 0)

@@ -45,7 +45,10 @@ public sealed record FailoverResult
     /// <summary>Whether any attempt failed after the fault (false: the probe did not notice it).</summary>
     public required bool Interrupted { get; init; }
 
-    /// <summary>Fault time to the first successful attempt after the failures; 0 when the probe was not interrupted; null when it never recovered.</summary>
+    /// <summary>
+    /// Fault time (the injector's call returned) to the first successful attempt after the last failed one: when the
+    /// service was back for good. 0 when the probe was not interrupted; null when it had not recovered when measuring stopped.
+    /// </summary>
     public required double? FailoverSeconds { get; init; }
 
     /// <summary>The outages from the start of the injector's call on.</summary>
@@ -66,7 +69,7 @@ public sealed record FailoverResult
     /// <inheritdoc cref="HolderBefore"/>
     public required VipHolderReading HolderAfter { get; init; }
 
-    /// <summary>Seconds from the fault to the first change of the VIP holder (holder monitor); null when it did not change.</summary>
+    /// <summary>Seconds from the fault to the first look that found the VIP on another node than before (holder monitor); null when none did.</summary>
     public required double? HolderChangedAfter { get; init; }
 
     /// <summary>The holder monitor's polling interval (its resolution).</summary>
@@ -78,9 +81,12 @@ public sealed record FailoverResult
     internal static FailoverResult From(LabProbe probe, FaultHandle fault, IReadOnlyList<ProbeSample> all, IReadOnlyList<HolderSample> holders, TimeSpan holderInterval, double until, VipHolderReading after)
     {
         var window = all.Where(s => s.T >= fault.InjectStarted && s.T < until).ToList();
-        var failover = SeriesMath.Failover(window, fault.FaultTime);
         var interrupted = window.Any(s => !s.Ok);
-        var change = VipHolderMonitor.Changes(holders).FirstOrDefault(c => c.T >= fault.InjectStarted);
+        // Back for good: the first success after the last failed attempt (a blip before the main outage does not count as recovery).
+        var lastFailure = window.LastOrDefault(s => !s.Ok);
+        var recovered = lastFailure is null ? null : window.FirstOrDefault(s => s.Ok && s.T > lastFailure.T);
+        // The VIP reached a new holder (the old one merely vanishing when its node dies is not a takeover).
+        var takeover = holders.FirstOrDefault(h => h.T >= fault.InjectStarted && !h.Effective.IsEmpty && (fault.HolderBefore is null || !h.Effective.Contains(fault.HolderBefore)));
         return new FailoverResult
         {
             Probe = probe.Name,
@@ -93,14 +99,14 @@ public sealed record FailoverResult
             MeasuredUntil = until,
             Prediction = fault.Prediction,
             Interrupted = interrupted,
-            FailoverSeconds = !interrupted ? 0 : failover.Seconds,
+            FailoverSeconds = !interrupted ? 0 : recovered is null ? null : Math.Round(Math.Max(0, recovered.T - fault.FaultTime), 3),
             Outages = [.. SeriesMath.Outages(window)],
             Availability = SeriesMath.Availability(window),
             Attempts = window.Count,
             FailedAttempts = window.Count(s => !s.Ok),
             HolderBefore = fault.HolderBefore,
             HolderAfter = after,
-            HolderChangedAfter = change is null ? null : Math.Round(change.T - fault.FaultTime, 3),
+            HolderChangedAfter = takeover is null ? null : Math.Round(takeover.T - fault.FaultTime, 3),
             HolderResolution = holderInterval,
             Samples = [.. window],
         };
@@ -111,7 +117,7 @@ public sealed record FailoverResult
     {
         get
         {
-            var outage = Outages.FirstOrDefault();
+            var outage = LongestOutage;
             var failover = FailoverSeconds switch
             {
                 null => $"no recovery within {MeasuredUntil - FaultTime:0.00} s",
@@ -119,12 +125,15 @@ public sealed record FailoverResult
                 { } s => $"failover {s:0.00} s",
             };
             return $"{Probe} measured {failover}" +
-                   (outage is null ? "" : $" (first outage {outage.Length:0.00} s, {outage.FailedSamples} failed attempts, first error '{outage.FirstError}')") +
+                   (outage is null ? "" : $" ({(Outages.Length > 1 ? $"longest of {Outages.Length} outages" : "outage")} {outage.Length:0.00} s, {outage.FailedSamples} failed attempts, first error '{outage.FirstError}')") +
                    $", availability {Percent(Availability)} over {MeasuredUntil - InjectStarted:0.0} s ({FailedAttempts}/{Attempts} attempts failed)" +
                    $"; VIP holder {HolderBefore ?? "none"} -> {HolderAfter.Holder ?? "none (on the interfaces: " + HolderAfter.Label + ")"}" +
-                   (HolderChangedAfter is { } c ? $" (changed {c:0.00} s after the fault)" : " (no change seen)");
+                   (HolderChangedAfter is { } c ? $" (new holder {c:0.00} s after the fault)" : " (no new holder seen)");
         }
     }
+
+    /// <summary>The longest outage (the fault's; a one-attempt blip around it is not), or null.</summary>
+    public Outage? LongestOutage => Outages.IsEmpty ? null : Outages.MaxBy(o => o.Length);
 
     /// <summary>The prediction in one line, with its reasoning.</summary>
     public string Predicted => $"{Prediction.Summary} — {Prediction.Basis}";

@@ -67,5 +67,5 @@ public sealed class FaultHandle : IAsyncDisposable
     /// <inheritdoc cref="UndoAsync"/>
     public ValueTask DisposeAsync() => new(UndoAsync(CancellationToken.None));
 
-    public override string ToString() => $"{KindName} on {Node} at t={FaultTime:0.000} s ({Mechanism})";
+    public override string ToString() => $"{KindName} on {Node} at t={FaultTime:0.000} s, injector call {FaultTime - InjectStarted:0.00} s ({Mechanism})";
 }
