@@ -313,6 +313,26 @@ public sealed class EphemeralLab : IAsyncDisposable
         }
     }
 
+    /// <summary>The last <paramref name="lines"/> lines one part of a node logged (for failure messages).</summary>
+    public async Task<string> LogTailAsync(string node, int lines = 20, CancellationToken cancellationToken = default, LabRole role = LabRole.Node)
+    {
+        try
+        {
+            using var stream = await Docker.Containers.GetContainerLogsAsync(Container(node, role),
+                new Docker.DotNet.Models.ContainerLogsParameters { ShowStdout = true, ShowStderr = true, Tail = lines.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken).ConfigureAwait(false);
+            var text = new System.Text.StringBuilder();
+            var buffer = new byte[8192];
+            while (true)
+            {
+                var r = await stream.ReadOutputAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false);
+                if (r.EOF) break;
+                text.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, r.Count));
+            }
+            return text.ToString().TrimEnd();
+        }
+        catch (DockerApiException e) { return $"(no logs: {e.Message})"; }
+    }
+
     internal void Log(string line)
     {
         var text = $"[{Name} {Clock.Now,7:0.00} s] {line}";

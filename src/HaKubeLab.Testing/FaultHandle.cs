@@ -59,7 +59,18 @@ public sealed class FaultHandle : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _undone, 1) == 1) return;
         UndoneAt = _lab.Clock.Now;
-        await _fault.UndoAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _fault.UndoAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Runtime.LabException or ChaosException && !cancellationToken.IsCancellationRequested)
+        {
+            // A node restarted on a loaded machine now and then exits during boot; the restore is idempotent, so try
+            // once more, and say what the node logged.
+            _lab.Log($"undo of {KindName} on {Node} failed ({e.Message}); the node's last log lines:{Environment.NewLine}{await _lab.LogTailAsync(Node, 15, cancellationToken).ConfigureAwait(false)}{Environment.NewLine}trying the undo once more");
+            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+            await _fault.UndoAsync(cancellationToken).ConfigureAwait(false);
+        }
         await _lab.WaitUntilSettledAsync(null, cancellationToken).ConfigureAwait(false);
         _lab.Log($"undone {KindName} on {Node} ({_lab.Clock.Now - UndoneAt:0.0} s to a settled lab)");
     }
