@@ -87,7 +87,7 @@ public static class FailoverAssertions
             }
             else if (w.Max <= 0)
             {
-                if (outage.Length > res) problems.Add($"an outage of {outage.Length:0.00} s where none was predicted");
+                problems.Add($"an outage of {outage.Length:0.00} s ({outage.FailedSamples} failed attempts) where none was predicted");
             }
             else if (outage.Open)
                 problems.Add($"{result.Probe} had not recovered after {result.MeasuredUntil - result.FaultTime:0.00} s, predicted a failover after {w}");

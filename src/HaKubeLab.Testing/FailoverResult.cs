@@ -42,7 +42,10 @@ public sealed record FailoverResult
     /// <summary>The failover model's prediction.</summary>
     public required FailoverPrediction Prediction { get; init; }
 
-    /// <summary>Whether any attempt failed after the fault (false: the probe did not notice it).</summary>
+    /// <summary>
+    /// Whether the probe was interrupted after the fault: an outage of more than one attempt or longer than the resolution
+    /// (false: the probe did not notice it; a single failed attempt within the resolution is a blip, listed in <see cref="Outages"/>).
+    /// </summary>
     public required bool Interrupted { get; init; }
 
     /// <summary>
@@ -81,10 +84,13 @@ public sealed record FailoverResult
     internal static FailoverResult From(LabProbe probe, FaultHandle fault, IReadOnlyList<ProbeSample> all, IReadOnlyList<HolderSample> holders, TimeSpan holderInterval, double until, VipHolderReading after)
     {
         var window = all.Where(s => s.T >= fault.InjectStarted && s.T < until).ToList();
-        var interrupted = window.Any(s => !s.Ok);
-        // Back for good: the first success after the last failed attempt (a blip before the main outage does not count as recovery).
-        var lastFailure = window.LastOrDefault(s => !s.Ok);
-        var recovered = lastFailure is null ? null : window.FirstOrDefault(s => s.Ok && s.T > lastFailure.T);
+        var outages = SeriesMath.Outages(window);
+        // A single failed attempt cannot tell a lost packet from a prober stalled on a loaded machine (a real outage at
+        // this interval fails several attempts in a row): such blips are listed but are not an interruption.
+        var real = outages.Where(o => !IsBlip(o)).ToList();
+        var interrupted = real.Count > 0;
+        // Back for good: the start of the first success after the last real outage.
+        double? recoveredAt = interrupted ? real[^1].End : null;
         // The VIP reached a new holder (the old one merely vanishing when its node dies is not a takeover).
         var takeover = holders.FirstOrDefault(h => h.T >= fault.InjectStarted && !h.Effective.IsEmpty && (fault.HolderBefore is null || !h.Effective.Contains(fault.HolderBefore)));
         return new FailoverResult
@@ -99,8 +105,8 @@ public sealed record FailoverResult
             MeasuredUntil = until,
             Prediction = fault.Prediction,
             Interrupted = interrupted,
-            FailoverSeconds = !interrupted ? 0 : recovered is null ? null : Math.Round(Math.Max(0, recovered.T - fault.FaultTime), 3),
-            Outages = [.. SeriesMath.Outages(window)],
+            FailoverSeconds = !interrupted ? 0 : recoveredAt is { } r ? Math.Round(Math.Max(0, r - fault.FaultTime), 3) : null,
+            Outages = [.. outages],
             Availability = SeriesMath.Availability(window),
             Attempts = window.Count,
             FailedAttempts = window.Count(s => !s.Ok),
@@ -121,11 +127,11 @@ public sealed record FailoverResult
             var failover = FailoverSeconds switch
             {
                 null => $"no recovery within {MeasuredUntil - FaultTime:0.00} s",
-                0 when !Interrupted => "no interruption",
+                0 when !Interrupted => Outages.IsEmpty ? "no interruption" : $"no interruption ({Outages.Length} one-attempt blip{(Outages.Length > 1 ? "s" : "")})",
                 { } s => $"failover {s:0.00} s",
             };
             return $"{Probe} measured {failover}" +
-                   (outage is null ? "" : $" ({(Outages.Length > 1 ? $"longest of {Outages.Length} outages" : "outage")} {outage.Length:0.00} s, {outage.FailedSamples} failed attempts, first error '{outage.FirstError}')") +
+                   (outage is null || !Interrupted ? "" : $" ({(Outages.Length > 1 ? $"longest of {Outages.Length} outages" : "outage")} {outage.Length:0.00} s, {outage.FailedSamples} failed attempts, first error '{outage.FirstError}')") +
                    $", availability {Percent(Availability)} over {MeasuredUntil - InjectStarted:0.0} s ({FailedAttempts}/{Attempts} attempts failed)" +
                    $"; VIP holder {HolderBefore ?? "none"} -> {HolderAfter.Holder ?? "none (on the interfaces: " + HolderAfter.Label + ")"}" +
                    (HolderChangedAfter is { } c ? $" (new holder {c:0.00} s after the fault)" : " (no new holder seen)");
@@ -133,7 +139,10 @@ public sealed record FailoverResult
     }
 
     /// <summary>The longest outage (the fault's; a one-attempt blip around it is not), or null.</summary>
-    public Outage? LongestOutage => Outages.IsEmpty ? null : Outages.MaxBy(o => o.Length);
+    public Outage? LongestOutage => Outages.Where(o => !IsBlip(o)).MaxBy(o => o.Length);
+
+    /// <summary>Whether <paramref name="outage"/> is only a blip: a single failed attempt, followed by a success.</summary>
+    public static bool IsBlip(Outage outage) => outage is { FailedSamples: <= 1, Open: false };
 
     /// <summary>The prediction in one line, with its reasoning.</summary>
     public string Predicted => $"{Prediction.Summary} — {Prediction.Basis}";

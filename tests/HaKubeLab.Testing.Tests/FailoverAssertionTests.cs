@@ -13,19 +13,24 @@ public class FailoverAssertionTests
     private static readonly FailoverPrediction NodeKillOfHolder = FailoverPredictor.Predict(LabTopology.Default, FaultKind.NodeKill, "m01", "m01", [], apiServersRunning: false);
 
     /// <summary>A vip_tcp series: fine until the fault at t=10, failing for <paramref name="outage"/> s, fine for 3 s more.</summary>
-    private static FailoverResult Measured(double outage, string holderAfter)
+    private static FailoverResult Measured(double outage, string holderAfter, FailoverPrediction? prediction = null)
     {
         var samples = new List<ProbeSample>();
         for (var t = 9.0; t < 10 + outage + 3; t += 0.05)
             samples.Add(new ProbeSample(Math.Round(t, 3), 1, t < 10 || t >= 10 + outage, t < 10 || t >= 10 + outage ? null : "timeout"));
+        return From(samples, holderAfter, prediction ?? NodeKillOfHolder);
+    }
+
+    private static FailoverResult From(List<ProbeSample> samples, string holderAfter, FailoverPrediction prediction)
+    {
         var window = samples.Where(s => s.T >= 10).ToList();
         return new FailoverResult
         {
             Probe = "vip_tcp", Target = "192.168.100.190:9443", ProbeInterval = TimeSpan.FromMilliseconds(50), ProbeTimeout = TimeSpan.FromMilliseconds(250),
-            Fault = "node-kill on m01 at t=10.000 s", InjectStarted = 10, FaultTime = 10, MeasuredUntil = window[^1].T + 0.05, Prediction = NodeKillOfHolder,
-            Interrupted = true, FailoverSeconds = window.First(s => s.Ok).T - 10, Outages = [.. SeriesMath.Outages(window)], Availability = SeriesMath.Availability(window),
+            Fault = "node-kill on m01 at t=10.000 s", InjectStarted = 10, FaultTime = 10, MeasuredUntil = window[^1].T + 0.05, Prediction = prediction,
+            Interrupted = window.Count(s => !s.Ok) > 1, FailoverSeconds = window.Count(s => !s.Ok) > 1 ? window.First(s => s.Ok).T - 10 : 0, Outages = [.. SeriesMath.Outages(window)], Availability = SeriesMath.Availability(window),
             Attempts = window.Count, FailedAttempts = window.Count(s => !s.Ok), HolderBefore = "m01",
-            HolderAfter = new VipHolderReading(DateTimeOffset.UtcNow, [holderAfter], null), HolderChangedAfter = outage, HolderResolution = TimeSpan.FromMilliseconds(50),
+            HolderAfter = new VipHolderReading(DateTimeOffset.UtcNow, [holderAfter], null), HolderChangedAfter = holderAfter == "m01" ? null : 3.0, HolderResolution = TimeSpan.FromMilliseconds(50),
             Samples = [.. window],
         };
     }
@@ -55,5 +60,15 @@ public class FailoverAssertionTests
         var wrong = Assert.Throws<FailoverAssertionException>(() => Measured(3.0, "m01").AssertAsPredicted());
         Assert.Contains("VIP holder afterwards m01", wrong.Message);
         Assert.Throws<FailoverAssertionException>(() => Measured(3.0, "m02").AssertAvailabilityAtLeast(0.9));
+    }
+
+    [Fact]
+    public void A_single_stalled_attempt_is_a_blip_not_an_outage()
+    {
+        var partitionOfNonHolder = FailoverPredictor.Predict(LabTopology.Default, FaultKind.NetworkPartition, "m02", "m01", [], apiServersRunning: false);
+        var samples = Enumerable.Range(0, 120).Select(i => new ProbeSample(9 + i * 0.05, 1, i != 40, i == 40 ? "timeout" : null)).ToList();
+        var result = From(samples, "m01", partitionOfNonHolder);
+        Assert.Null(result.LongestOutage);
+        result.AssertAsPredicted().AssertVipHolder("m01");
     }
 }
