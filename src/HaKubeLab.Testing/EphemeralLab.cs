@@ -12,6 +12,7 @@ using HaKubeLab.Topology;
 namespace HaKubeLab.Testing;
 
 /// <summary>How long each part of a test lab's bring-up took.</summary>
+/// <param name="Images">Building or finding the lab's images (cached: a fraction of a second).</param>
 /// <param name="Containers">Network, volumes and containers through Testcontainers, until VIP:port answered.</param>
 /// <param name="Kubernetes">The project's kubeadm bootstrap (null without Kubernetes).</param>
 /// <param name="Total">Everything, from the sweep to a ready lab.</param>

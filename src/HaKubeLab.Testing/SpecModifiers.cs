@@ -30,7 +30,7 @@ public static class SpecModifiers
         foreach (var (network, endpoint) in wanted)
             created.NetworkingConfig.EndpointsConfig[network] = new EndpointSettings
             {
-                Aliases = endpoint.Aliases is null ? null : [.. endpoint.Aliases],
+                Aliases = endpoint.Aliases is null ? null! : [.. endpoint.Aliases],
                 IPAMConfig = endpoint.IPAMConfig is null ? null : new EndpointIPAMConfig { IPv4Address = endpoint.IPAMConfig.IPv4Address },
             };
     }
@@ -48,10 +48,10 @@ public static class SpecModifiers
             throw new ArgumentException($"{spec.Name}: the spec's network mode is '{mode}', not container:<node>.", nameof(spec));
         created.HostConfig ??= new HostConfig();
         created.HostConfig.NetworkMode = mode;
-        created.NetworkingConfig = null;
-        created.Hostname = null;
-        created.ExposedPorts = null;
-        created.HostConfig.PortBindings = null;
+        created.NetworkingConfig = null!; // Docker refuses endpoints with a container: network mode
+        created.Hostname = null!;
+        created.ExposedPorts = null!;
+        created.HostConfig.PortBindings = null!;
         created.HostConfig.PublishAllPorts = false;
     }
 

@@ -36,7 +36,7 @@ public sealed class TestcontainersLabDriver(Docker.DotNet.IDockerClient docker, 
             .WithName(spec.Name)
             .WithDriver(NetworkDriver.Bridge)
             .WithLabel(Merge(spec.Labels))
-            .WithCreateParameterModifier(p => p.IPAM = new IPAM { Driver = "default", Config = [.. spec.IPAM.Config.Select(c => new IPAMConfig { Subnet = c.Subnet, Gateway = c.Gateway })] })
+            .WithCreateParameterModifier(p => p.IPAM = new IPAM { Driver = "default", Config = [.. (spec.IPAM?.Config ?? []).Select(c => new IPAMConfig { Subnet = c.Subnet, Gateway = c.Gateway })] })
             .Build();
         await _network.CreateAsync(ct).ConfigureAwait(false);
     }
@@ -64,8 +64,8 @@ public sealed class TestcontainersLabDriver(Docker.DotNet.IDockerClient docker, 
                 .WithHostname(spec.Hostname)
                 .WithEnvironment(Env(spec))
                 .WithNetwork(network)
-                .WithNetworkAliases(spec.NetworkingConfig.EndpointsConfig.Values.SelectMany(e => e.Aliases ?? []))
-                .WithPrivileged(spec.HostConfig.Privileged)
+                .WithNetworkAliases((spec.NetworkingConfig?.EndpointsConfig?.Values ?? []).SelectMany(e => e.Aliases ?? []))
+                .WithPrivileged(spec.HostConfig?.Privileged ?? false)
                 .WithCreateParameterModifier(p => SpecModifiers.HostSettings(p, spec))
                 .WithCreateParameterModifier(p => SpecModifiers.FixedIp(p, spec))
                 .WithWaitStrategy(Wait.ForUnixContainer().AddCustomWaitStrategy(new SystemdRunning(), w => w.WithTimeout(TimeSpan.FromSeconds(90)).WithInterval(TimeSpan.FromMilliseconds(250))))
