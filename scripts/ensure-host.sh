@@ -53,8 +53,23 @@ ensure_docker() {
   exit 1
 }
 
+# Every node runs systemd, containerd and a kubelet, each holding inotify instances; the kernel's default of 128
+# per user is used up by a few Kubernetes labs (new nodes then exit 255 at start with an empty log). kind
+# recommends 512; raise it when lower (a host-wide setting: say so), never lower it.
+ensure_inotify() {
+  local now
+  now=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 512)
+  if [ "$now" -lt 512 ] && [ "$(id -u)" = 0 ]; then
+    if echo 512 > /proc/sys/fs/inotify/max_user_instances 2>/dev/null; then
+      log "raised fs.inotify.max_user_instances from $now to 512 (several kind-style nodes need more than the default)"
+    else
+      log "fs.inotify.max_user_instances is $now; several Kubernetes labs at once need 512 (sysctl -w fs.inotify.max_user_instances=512)"
+    fi
+  fi
+}
+
 case "${1:-all}" in
-  docker) ensure_docker ;;
+  docker) ensure_docker; ensure_inotify ;;
   build-tools)
     ensure_pkg debootstrap debootstrap
     ensure_pkg rsync rsync
@@ -65,10 +80,15 @@ case "${1:-all}" in
     ensure_pkg dpkg-source dpkg-dev
     ensure_pkg gcc gcc
     ;;
+  browser)
+    # Debian's Chromium for the dashboard's real-browser test (Playwright drives it by path; its own download cannot work offline).
+    ensure_pkg chromium chromium
+    ;;
   all)
     ensure_docker
+    ensure_inotify
     ensure_pkg debootstrap debootstrap
     ensure_pkg rsync rsync
     ;;
-  *) log "usage: $0 [docker|build-tools|kubernetes-tools|all]"; exit 2 ;;
+  *) log "usage: $0 [docker|build-tools|kubernetes-tools|browser|all]"; exit 2 ;;
 esac

@@ -12,6 +12,7 @@ export DOCKER_API_VERSION=1.41 TESTCONTAINERS_RYUK_DISABLED=true
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 scripts/ensure-host.sh all
+scripts/ensure-host.sh browser   # Debian's chromium for the AppHost's real-browser test
 # Build the images up front so the first test is not charged for it, and a failure says which step.
 scripts/images/build.sh all >/dev/null
 

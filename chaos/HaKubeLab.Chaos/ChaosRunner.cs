@@ -179,6 +179,7 @@ public static class ChaosRunner
         private readonly List<ProbeLoop> _loops = [];
         private readonly List<ProbeResult> _notApplicable = [];
         private VipHolderMonitor _monitor = null!;
+        private EngineEventLog _engine = null!;
         private string? _error;
 
         private void Log(string line) => log($"[{clock.Now,7:0.00} s] {line}");
@@ -193,6 +194,12 @@ public static class ChaosRunner
             public Activity? Span { get; } = span;
             public double InjectStarted { get; set; }
             public double? FaultTime { get; set; }
+            public double? CallEnded { get; set; }
+            public string FaultTimeSource { get; set; } = "";
+            /// <summary>The fault time is the engine's own timestamp (known), not the end of the injector's call (somewhere before it).</summary>
+            public bool FromEngine => FaultTimeSource.StartsWith("Docker engine", StringComparison.Ordinal);
+            /// <summary>The earliest moment the fault can have taken effect.</summary>
+            public double EarliestEffect => FromEngine ? FaultTime!.Value : InjectStarted;
             public double? UndoneAt { get; set; }
             public string? UndoError { get; set; }
             public bool Undone { get; set; }
@@ -212,6 +219,8 @@ public static class ChaosRunner
             CpuResult cpu;
 
             _monitor = new VipHolderMonitor(docker, topology, clock, scenario.Probes.IntervalOf(ProbeNames.VipHolder));
+            await using var engine = new EngineEventLog(context.Restorer.Lab, clock.StartWall.AddSeconds(-1));
+            _engine = engine;
             using var probeStop = new CancellationTokenSource();
             var loopTasks = new List<Task>();
             var process = Process.GetCurrentProcess();
@@ -371,7 +380,7 @@ public static class ChaosRunner
             var resolver = new TargetResolver(context, _monitor, new Random(seed + _faults.Count), kubernetes);
             var (node, how) = await resolver.ResolveAsync(step.Target, busy, ct).ConfigureAwait(false);
             var look = _monitor.Current;
-            var holderBefore = look?.Holders.Length == 1 ? look.Holders[0] : look?.Arp;
+            var holderBefore = look?.Reading.Holder;
             var prediction = FailoverPredictor.Predict(topology, step.Kind, node, holderBefore, _conditions, kubernetes);
             var fault = FaultFactory.Create(step.Kind, node, step.Parameters, context);
 
@@ -387,9 +396,17 @@ public static class ChaosRunner
             var active = new ActiveFault(step, fault, $"{step.Target} ({how})", prediction, holderBefore, span) { InjectStarted = Math.Round(clock.Now, 6) };
             _faults.Add(active); // before the call: a half-done injection is undone too
             Log($"fault {FaultKinds.Name(step.Kind)} on {node} ({step.Target}: {how}); predicted: {prediction.Summary}");
-            active.FaultTime = Math.Round(await fault.InjectAsync(ct).ConfigureAwait(false), 6);
+            var callReturned = Math.Round(await fault.InjectAsync(ct).ConfigureAwait(false), 6);
+            active.CallEnded = Math.Round(clock.Now, 6);
+            // The fault time as directly as it can be known: the engine's own timestamp of the container's death, stop or pause.
+            var engine = await _engine.WaitForAsync(step.Kind, node, clock.WallAt(active.InjectStarted).AddMilliseconds(-50), TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
+            active.FaultTime = engine is not null ? Math.Round(clock.At(engine.Time), 6) : callReturned;
+            active.FaultTimeSource = engine is not null
+                ? $"Docker engine event '{engine.Action}' of {engine.Container} ({engine.Time:HH:mm:ss.fffffff})"
+                : EngineEventLog.Marker(step.Kind) is null ? "the injector's call returned (Docker sees no event for this fault)" : "the injector's call returned (no engine event within 2 s)";
             span?.AddEvent(new ActivityEvent("fault time", clock.WallAt(active.FaultTime.Value)));
-            Log($"fault time {active.FaultTime:0.000} s ({fault.Mechanism})");
+            span?.SetTag("hakubelab.fault.time_source", active.FaultTimeSource);
+            Log($"fault time {active.FaultTime:0.000} s from {active.FaultTimeSource}; the call ran {active.InjectStarted:0.000}-{active.CallEnded:0.000} s ({fault.Mechanism})");
             if (step.Kind is FaultKind.NodeRestart)
             {
                 active.Undone = true;
@@ -583,8 +600,10 @@ public static class ChaosRunner
                 return new FaultResult(f.Step.Id, FaultKinds.Name(f.Fault.Kind), f.Fault.Node, f.Target, f.Fault.Mechanism, f.Step.Line, f.InjectStarted, f.FaultTime!.Value,
                     f.UndoneAt is { } ua && ua <= measuredUntil ? ua : null, f.UndoError, f.HolderBefore, f.Prediction, figures,
                     moved is null ? null : Math.Round(moved.T - f.FaultTime!.Value, 4), moved?.To,
-                    f.Prediction.Window is { } w ? new SecondsWindow(Math.Round(Math.Max(0, w.Min - (f.FaultTime!.Value - f.InjectStarted)), 4), w.Max) : null,
-                    Verdict(f, figures.GetValueOrDefault(scenario.FailoverProbe), _loops.FirstOrDefault(l => l.Probe.Name == scenario.FailoverProbe)));
+                    // With the engine's timestamp the fault time is known; otherwise it lies somewhere in the call.
+                    FailoverPredictor.FromFaultTime(f.Prediction, f.EarliestEffect, f.FaultTime!.Value),
+                    Verdict(f, figures.GetValueOrDefault(scenario.FailoverProbe), _loops.FirstOrDefault(l => l.Probe.Name == scenario.FailoverProbe)),
+                    f.FaultTimeSource, f.CallEnded);
             }).ToList();
 
             var rendered = HaKubeLab.Explain.Explainer.AsRendered(topology).Keepalived;
@@ -627,12 +646,12 @@ public static class ChaosRunner
             if (f.Prediction.Window is not { } w) return null;
             var resolution = (loop.Interval + loop.Timeout).TotalSeconds;
             if (measured.OutageSeconds is not { } length || measured.OutageStart is not { } start)
-                return w.Max <= 0 ? $"as predicted: {probe} did not notice the fault"
+                return w.MaxSeconds <= 0 ? $"as predicted: {probe} did not notice the fault"
                     : $"{probe} did not notice the fault (predicted an outage of {w}); it cannot see what the fault did (e.g. a frozen host's kernel still completes TCP handshakes)";
-            var (low, high) = (length, start + length - f.InjectStarted);
-            if (w.Max <= 0) return $"NOT as predicted: an outage of {length:0.00} s where none was predicted";
-            return high < w.Min - resolution ? $"{w.Min - high:0.00} s shorter than predicted (outage {length:0.00} s, predicted {w})"
-                : low > w.Max + resolution ? $"{low - w.Max:0.00} s longer than predicted (outage {length:0.00} s, predicted {w})"
+            var (low, high) = (length, start + length - f.EarliestEffect);
+            if (w.MaxSeconds <= 0) return $"NOT as predicted: an outage of {length:0.00} s where none was predicted";
+            return high < w.MinSeconds - resolution ? $"{w.MinSeconds - high:0.00} s shorter than predicted (outage {length:0.00} s, predicted {w})"
+                : low > w.MaxSeconds + resolution ? $"{low - w.MaxSeconds:0.00} s longer than predicted (outage {length:0.00} s, predicted {w})"
                 : $"within the prediction: outage {length:0.00}-{high:0.00} s from the fault taking effect, predicted {w} (probe resolution {resolution * 1000:0} ms)";
         }
 

@@ -12,11 +12,18 @@ export DOCKER_BUILDKIT=0   # the legacy builder is what Docker 20.10 from Debian
 start=$SECONDS
 log() { printf '[images %02d:%02d] %s\n' $(((SECONDS-start)/60)) $(((SECONDS-start)%60)) "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
+# Temporary folders go however the script ends: done, failed, or stopped (Ctrl-C, or 'up' stopping it on SIGINT/SIGTERM).
+temp_dirs=()
+trap 'rm -rf "${temp_dirs[@]}"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 "$root/scripts/ensure-host.sh" all
 # One build at a time on this machine (parallel test processes and a user's `up` may all ask).
 exec 9>/tmp/hakubelab-images.lock
 flock 9
+# Holding the lock, no other build runs: temporary folders still here are from a build that was killed.
+rm -rf /var/tmp/hakubelab-rootfs.* /var/tmp/hakubelab-node.*
 
 hash_of() { # hash_of FILE_OR_DIR... -> 12 hex chars over file names and contents
   (for p in "$@"; do
@@ -76,8 +83,12 @@ build_derived() { # build_derived NAME [CONTEXT_DIR [EXTRA_HASH]] -> hakubelab/N
 # Images carry the runbook's imageRepository so its kubeadm config finds them as written, and each
 # is tagged with the version it really is (pause 3.4 from this tree, etcd 3.4.23 from Debian);
 # the lab's kubeadm config names those tags (etcd imageTag) where kubeadm 1.20's defaults differ.
-image_repository=${HAKUBELAB_IMAGE_REPOSITORY:-registry.cn-hangzhou.aliyuncs.com/google_containers}
-etcd_tag=3.4.23
+# Versions and the default repository come from versions.env, the one place the library reads too;
+# HAKUBELAB_IMAGE_REPOSITORY (a topology's kubernetes.imageRepository) overrides the repository.
+# shellcheck source=versions.env
+. "$here/versions.env"
+image_repository=${HAKUBELAB_IMAGE_REPOSITORY:-$IMAGE_REPOSITORY}
+etcd_tag=$ETCD_VERSION
 
 controlplane_image() { # controlplane_image NAME TAG INPUTS_HASH DOCKERFILE CONTEXT [BUILD_ARGS...]
   local name=$1 tag=$2 inputs=$3 dockerfile=$4 ctx=$5; shift 5
@@ -96,11 +107,13 @@ build_node() {
   local k8s version ctx cp_inputs pause_tag
   k8s=$("$root/scripts/kubernetes/build-binaries.sh") || fail "building Kubernetes from Debian's source package (scripts/kubernetes/build-binaries.sh)"
   version=$(cat "$k8s/VERSION")
+  [ "$version" = "$KUBERNETES_VERSION" ] || fail "the Kubernetes build is $version, versions.env says $KUBERNETES_VERSION"
   # The pause binary says its own version ("pause.c v3.4-k8s-v1.20.2"): tag it with that.
   pause_tag=$("$k8s/bin/pause" -v 2>&1 | sed -n 's/^pause\.c v\([0-9][0-9.]*\).*/\1/p')
   [ -n "$pause_tag" ] || fail "cannot read the pause version from $k8s/bin/pause -v"
   cp_inputs=$(printf '%s %s %s %s' "$(basename "$k8s")" "$base_tag" "$(hash_of "$here/controlplane")" "$image_repository" | sha256sum | cut -c1-12)
   ctx=$(mktemp -d /var/tmp/hakubelab-node.XXXXXX)
+  temp_dirs+=("$ctx")
   trap 'rm -rf "$ctx"' RETURN
   cp -a "$here/controlplane/." "$ctx/"
   cp "$k8s/bin/"* "$ctx/"
@@ -139,7 +152,7 @@ build_node() {
     docker save -o "$node_ctx/kubernetes/images/control-plane.tar" "${images[@]}" || fail "docker save of the control-plane images"
   fi
   build_derived node "$node_ctx" "$ids"
-  printf 'kubernetes=%s\nbusybox=%s\n' "$version" "hakubelab/busybox:$busybox_version"
+  printf 'kubernetes=%s\nbusybox=%s\nimage_repository=%s\netcd=%s\n' "$version" "hakubelab/busybox:$busybox_version" "$image_repository" "$etcd_tag"
 }
 
 # Old tags of a repository are images whose inputs changed; drop them unless a container still uses them.

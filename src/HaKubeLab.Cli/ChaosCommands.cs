@@ -167,7 +167,7 @@ internal static class ChaosCommands
         foreach (var f in r.Faults)
         {
             var vip = f.Failover.TryGetValue(ProbeNames.VipTcp, out var x) ? x : null;
-            Console.WriteLine($"fault {f.Kind} on {f.Node} at {F(f.FaultTime, "0.000")} s (the call took {F(f.CallSeconds)} s): vip_tcp failover {(vip?.Seconds is { } s ? F(s, "0.000") + " s" + (vip.Interrupted ? "" : " (not interrupted)") : "none before the end")}" +
+            Console.WriteLine($"fault {f.Kind} on {f.Node} at {F(f.FaultTime, "0.000")} s ({(f.FaultTimeSource.StartsWith("Docker engine", StringComparison.Ordinal) ? "engine event" : "call returned")}; the call took {F(f.CallSeconds)} s): vip_tcp failover {(vip?.Seconds is { } s ? F(s, "0.000") + " s" + (vip.Interrupted ? "" : " (not interrupted)") : "none before the end")}" +
                               $"{(f.PredictedFailover is { } pf ? $" (predicted {pf})" : "")}{(f.Verdict is null ? "" : $": {f.Verdict}")}; {f.Prediction.Summary}{(f.VipMovedAfter is { } m ? $"; VIP moved to {f.VipMovedTo} at fault time {(m >= 0 ? "+" : "")}{F(m)} s" : "")}");
         }
         foreach (var p in r.Probes.Where(p => p.Applicable))

@@ -41,15 +41,38 @@ internal static class LabCommands
         var retain = new Option<bool>("--retain") { Description = "Keep what was created when bring-up fails (for debugging); remove it later with 'down'." };
         var noKubernetes = new Option<bool>("--no-kubernetes") { Description = "Only the load-balancer tier (nodes, haproxy, keepalived, VIP); no kubeadm." };
         var cmd = new Command("up", "Build the images (cached), create the lab, run the runbook's kubeadm bootstrap, and return once the API answers through the VIP. Idempotent.") { TopologyOption, retain, noKubernetes, ProfileOption };
-        cmd.SetAction((parse, ct) => Run(async () =>
+        // Synchronous on purpose (see Signals): on Ctrl-C or SIGTERM, 'up' removes the lab it created before it exits 130.
+        cmd.SetAction(parse => Signals.Run((signals, ct) => Run(async () =>
         {
             var topology = WithProfile(LoadTopology(parse), parse);
             var total = System.Diagnostics.Stopwatch.StartNew();
             Console.WriteLine($"Lab '{topology.Name}': {topology.Nodes.Length} nodes on {topology.Subnet}, VIP {topology.Vip}:{topology.LoadBalancer.Port}");
-            var images = await Step("build images", () => LabImages.EnsureAsync(topology.Kubernetes.ImageRepository, new Progress<string>(l => Console.WriteLine("       " + l)), ct));
+            LabImageSet images;
+            try
+            {
+                images = await Step("build images", () => LabImages.EnsureAsync(topology.Kubernetes.ImageRepository, new SyncProgress<string>(l => Console.WriteLine("       " + l)), ct));
+            }
+            catch (Exception) when (ct.IsCancellationRequested)
+            {
+                Console.Error.WriteLine($"Interrupted while building images, before lab '{topology.Name}' was touched: nothing to remove.");
+                return 130;
+            }
             using var docker = await DockerConnection.ConnectAsync(ct);
-            var result = await LabLifecycle.UpAsync(docker, topology, images, !parse.GetValue(noKubernetes), new Progress<LabProgress>(Report),
-                new LabRuntime.UpOptions(RemoveOnFailure: !parse.GetValue(retain)), ct);
+            LabUpResult result;
+            try
+            {
+                result = await LabLifecycle.UpAsync(docker, topology, images, !parse.GetValue(noKubernetes), new SyncProgress<LabProgress>(Report),
+                    new LabRuntime.UpOptions(RemoveOnFailure: !parse.GetValue(retain)), ct);
+            }
+            catch (Exception) when (ct.IsCancellationRequested)
+            {
+                // Say what is left, as Docker and the state folder show it, not what should be.
+                var kept = await LabRuntime.ExistsAsync(docker, topology.Name, CancellationToken.None);
+                Console.Error.WriteLine(kept
+                    ? $"Interrupted. Lab '{topology.Name}' is kept ({(parse.GetValue(retain) ? "--retain" : "it existed before this 'up'")}); remove it with: ./hakubelab down --lab {topology.Name}"
+                    : $"Interrupted. Nothing of lab '{topology.Name}' is left: what this 'up' made was removed ({signals.SinceSignal.TotalSeconds:0.0} s after the signal).");
+                return 130;
+            }
             var status = await LabRuntime.StatusAsync(docker, topology.Name, ct);
             Console.WriteLine($"Lab '{topology.Name}' is up in {total.Elapsed.TotalSeconds:0.0} s (load-balancer tier {result.LoadBalancerTier.TotalSeconds:0.0} s). VIP {topology.Vip} is on {status.VipHolder ?? "no node"}; {topology.Vip}:{topology.LoadBalancer.Port} answers.");
             if (result.Kubernetes is { } k)
@@ -61,7 +84,9 @@ internal static class LabCommands
             }
             Console.WriteLine($"Runbook files: {LabPaths.LabDir(topology.Name)}/nodes/<node>/etc. Next: ./hakubelab status, ./hakubelab down");
             return 0;
-        }));
+        }, ct),
+        "Interrupted: stopping 'up'; a lab it created is removed before it exits (a few seconds) ...",
+        "Still removing what 'up' made, so nothing is left behind; please wait (after a SIGKILL, './hakubelab down' removes it)."));
         return cmd;
     }
 
@@ -167,23 +192,39 @@ internal static class LabCommands
     private static async Task<T> Step<T>(string name, Func<Task<T>> body)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        Console.WriteLine($"[ .. ] {name}");
-        var result = await body();
-        Console.WriteLine($"[ ok ] {name} ({clock.Elapsed.TotalSeconds:0.0} s)");
-        return result;
+        Report(new LabProgress(name, "", false, TimeSpan.Zero));
+        try
+        {
+            var result = await body();
+            Report(new LabProgress(name, "", true, clock.Elapsed));
+            return result;
+        }
+        catch (OperationCanceledException)
+        {
+            Report(new LabProgress(name, "interrupted", true, clock.Elapsed, Failed: true, Interrupted: true));
+            throw;
+        }
     }
 
     private static void Report(LabProgress p) =>
         Console.WriteLine(!p.Done ? $"[ .. ] {p.Action}{(p.Detail.Length > 0 ? $"  {p.Detail}" : "")}"
+            : p.Interrupted ? $"[STOP] {p.Action}: interrupted after {p.Elapsed.TotalSeconds:0.0} s"
             : p.Failed ? $"[FAIL] {p.Action} ({p.Elapsed.TotalSeconds:0.0} s): {p.Detail}"
             : $"[ ok ] {p.Action} ({p.Elapsed.TotalSeconds:0.0} s)");
 
-    /// <summary>Maps known failures to a clear message and an exit code; bad input is 2, anything else 1.</summary>
-    private static async Task<int> Run(Func<Task<int>> body)
+    /// <summary>Maps known failures to a clear message and an exit code; bad input is 2, anything else 1, interrupted 130.</summary>
+    /// <param name="body">The command.</param>
+    /// <param name="interrupted">The command's token: any error after it was cancelled is an interruption (130), whatever its type.</param>
+    private static async Task<int> Run(Func<Task<int>> body, CancellationToken interrupted = default)
     {
         try
         {
             return await body();
+        }
+        catch (Exception) when (interrupted.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("Interrupted.");
+            return 130;
         }
         catch (TopologyException e)
         {
@@ -209,7 +250,7 @@ internal static class LabCommands
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("Interrupted; anything the interrupted 'up' created has been removed ('./hakubelab down' removes a lab at any time).");
+            Console.Error.WriteLine("Interrupted.");
             return 130;
         }
     }

@@ -107,7 +107,7 @@ internal static class LintCommands
         var topology = new Option<FileInfo?>("--topology", "-t") { Description = "Topology YAML file (default: the runbook's settings); its profile decides what keepalived and haproxy run." };
         var fail = new Option<string[]>("--fail")
         {
-            Description = "What fails: node, haproxy, keepalived or apiserver, optionally ':<node>' (default node: the VIP holder). Repeatable. Default: each part of the VIP holder in turn.",
+            Description = "What fails: node, haproxy, keepalived or apiserver (node-kill, haproxy-kill, keepalived-kill, kube-apiserver-kill), or any fault name of 'chaos list --faults' (e.g. keepalived-stop, network-partition), optionally ':<node>' (default node: the VIP holder). Repeatable. Default: each part of the VIP holder in turn.",
             AllowMultipleArgumentsPerToken = false,
         };
         var json = new Option<bool>("--json") { Description = "Print JSON: settings, now{holder, possibleHolders, priorities, loadBalancerAnswers, ...}, predictions[...]." };
@@ -123,6 +123,7 @@ internal static class LintCommands
             {
                 var lab = parse.GetValue(topology) is { } file ? TopologyLoader.LoadFile(file.FullName) : LabTopology.Default;
                 string? measuredHolder = null;
+                LabState? state = null;
                 var apiServers = !parse.GetValue(noApi);
                 if (parse.GetValue(labOption) is { } labName)
                 {
@@ -132,10 +133,13 @@ internal static class LintCommands
                         throw new ArgumentException($"--topology does not describe lab '{labName}': {string.Join("; ", differences.Take(4))}. Leave --topology out to explain the lab as recorded.");
                     lab = running.Topology;
                     apiServers = running.Kubernetes && apiServers;
-                    measuredHolder = (await running.VipHolderAsync(ct)).Holder;
+                    // Predictions start from what runs now: the measured holder and any part already down.
+                    var snapshot = await running.SnapshotAsync(ct);
+                    measuredHolder = snapshot.Vip.Holder;
+                    state = LabState.From(snapshot, apiServers);
                 }
                 var faults = (parse.GetValue(fail) ?? []).Select(Fault.Parse).ToList();
-                var e = Explainer.Explain(lab, faults.Count > 0 ? faults : null, new ExplainOptions(ApiServersRunning: apiServers));
+                var e = Explainer.Explain(lab, faults.Count > 0 ? faults : null, new ExplainOptions(ApiServersRunning: apiServers) { State = state });
                 if (parse.GetValue(labOption) is { } shown && !parse.GetValue(json))
                     Console.WriteLine($"Lab '{shown}' (from its record): VIP {lab.Vip} is held by {measuredHolder ?? "no single node"} now (read from the nodes' interfaces).");
                 if (parse.GetValue(json))

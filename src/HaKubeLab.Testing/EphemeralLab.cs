@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Docker.DotNet;
+using HaKubeLab.Failover;
 using HaKubeLab.Bootstrap;
 using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Faults;

@@ -70,8 +70,9 @@ public static class FailoverAssertions
             if (outage is null || !outage.Open)
                 problems.Add($"predicted {result.Probe} to fail until the fault is undone, but it {(outage is null ? "never failed" : $"recovered after {outage.Length:0.00} s")}");
         }
-        else if (p.Window is { } w)
+        else if (p.Window is { } window)
         {
+            var w = (Min: window.Min.TotalSeconds, Max: window.Max.TotalSeconds, Text: window.ToString());
             if (outage is null)
             {
                 if (w.Max > 0)
@@ -80,9 +81,9 @@ public static class FailoverAssertions
                     var hres = result.HolderResolution.TotalSeconds;
                     var call = result.FaultTime - result.InjectStarted;
                     if (result.HolderChangedAfter is not { } c)
-                        problems.Add($"predicted a failover after {w}, but {result.Probe} saw no outage and the VIP holder did not change");
+                        problems.Add($"predicted a failover after {w.Text}, but {result.Probe} saw no outage and the VIP holder did not change");
                     else if (c + call < w.Min - hres || c > w.Max + hres)
-                        problems.Add($"{result.Probe} saw no outage; the VIP reached a new holder {c:0.00} s after the fault, predicted {w} (holder resolution {hres * 1000:0} ms)");
+                        problems.Add($"{result.Probe} saw no outage; the VIP reached a new holder {c:0.00} s after the fault, predicted {w.Text} (holder resolution {hres * 1000:0} ms)");
                 }
             }
             else if (w.Max <= 0)
@@ -90,12 +91,12 @@ public static class FailoverAssertions
                 problems.Add($"an outage of {outage.Length:0.00} s ({outage.FailedSamples} failed attempts) where none was predicted");
             }
             else if (outage.Open)
-                problems.Add($"{result.Probe} had not recovered after {result.MeasuredUntil - result.FaultTime:0.00} s, predicted a failover after {w}");
+                problems.Add($"{result.Probe} had not recovered after {result.MeasuredUntil - result.FaultTime:0.00} s, predicted a failover after {w.Text}");
             else
             {
                 var (low, high) = (outage.Length, outage.End!.Value - result.InjectStarted);
-                if (high < w.Min - res) problems.Add($"outage {low:0.00}-{high:0.00} s is {w.Min - high:0.00} s shorter than predicted {w}");
-                else if (low > w.Max + res) problems.Add($"outage {low:0.00}-{high:0.00} s is {low - w.Max:0.00} s longer than predicted {w}");
+                if (high < w.Min - res) problems.Add($"outage {low:0.00}-{high:0.00} s is {w.Min - high:0.00} s shorter than predicted {w.Text}");
+                else if (low > w.Max + res) problems.Add($"outage {low:0.00}-{high:0.00} s is {low - w.Max:0.00} s longer than predicted {w.Text}");
             }
         }
         if (problems.Count == 0) return result;

@@ -1,3 +1,4 @@
+using HaKubeLab.Failover;
 using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Faults;
 using HaKubeLab.Chaos.Scenarios;

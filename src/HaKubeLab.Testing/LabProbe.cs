@@ -70,7 +70,7 @@ public sealed class LabProbe : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(fault);
         var clock = _lab.Clock;
-        var minimum = observe?.TotalSeconds ?? Math.Max(3, (fault.Prediction.Window?.Max ?? 0) + Resolution.TotalSeconds + 2);
+        var minimum = observe?.TotalSeconds ?? Math.Max(3, (fault.Prediction.Window?.Max.TotalSeconds ?? 0) + Resolution.TotalSeconds + 2);
         var limit = Math.Max(minimum, (deadline ?? TimeSpan.FromSeconds(60)).TotalSeconds);
         while (true)
         {

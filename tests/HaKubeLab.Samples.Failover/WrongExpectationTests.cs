@@ -16,7 +16,7 @@ public class WrongExpectationTests(SeedLabFixture fixture, ITestOutputHelper out
         await using var probe = await lab.StartVipProbeAsync();
         await using var fault = await lab.KillNodeAsync(holder);
         var result = await probe.MeasureAsync(fault);
-        var belowPrediction = TimeSpan.FromSeconds(fault.Prediction.Window!.Min / 2);
+        var belowPrediction = fault.Prediction.Window!.Value.Min / 2;
         var error = Assert.Throws<FailoverAssertionException>(() => result.AssertFailoverWithin(belowPrediction));
         output.WriteLine(error.Message);
         Assert.Contains($"failover took {result.FailoverSeconds:0.00} s, expected at most {belowPrediction.TotalSeconds:0.00} s", error.Message);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using HaKubeLab.Failover;
 using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Scenarios;
 using HaKubeLab.Runtime;

@@ -1,5 +1,6 @@
 #nullable disable warnings
 using Docker.DotNet.Models;
+using HaKubeLab.Failover;
 using HaKubeLab.Chaos.Scenarios;
 using HaKubeLab.Rendering;
 using HaKubeLab.Runtime;

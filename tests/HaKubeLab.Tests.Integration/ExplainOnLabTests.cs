@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using HaKubeLab.Explain;
+using HaKubeLab.Failover;
 using HaKubeLab.Runtime;
 using HaKubeLab.Topology;
 using Xunit.Abstractions;
@@ -81,10 +82,11 @@ public class ExplainOnLoadBalancerLabTests(SeedLoadBalancerLab shared, ITestOutp
     [Fact]
     public async Task Runbook_settings_keepalived_kill_moves_the_vip_in_the_explained_window_and_leaves_a_stale_copy()
     {
-        await shared.RestoreAsync(output);
+        // explain reasons from a freshly made lab: the runbook's MASTER holds the VIP.
+        await shared.MakeHolderAsync(VrrpElection.Initial(shared.Topology).Holder!, output);
         var lab = shared.Lab;
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(lab));
-        var p = LabProbe.Predict(lab, output, new Fault(FaultKind.Keepalived, holder), apiServers: false);
+        var p = LabProbe.Predict(lab, output, new Fault(FaultKind.KeepalivedKill, holder), apiServers: false);
         Assert.True(p.VipMoves);
         Assert.Equal(holder, p.StaleVipOn);
         var window = p.Takeover!.Value;
@@ -137,7 +139,7 @@ public class ExplainOnSeedKubernetesTests(SeedKubernetesLab k8s, ITestOutputHelp
     {
         await k8s.RestoreAsync(output);
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServer, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServerKill, holder), apiServers: true);
         Assert.Equal(holder, p.After.Holder);
         Assert.True(p.After.ApiThroughLoadBalancer);
         Assert.False(p.After.ApiThroughEndpoint); // controlPlaneEndpoint VIP:6443 is the holder's own apiserver
@@ -163,7 +165,7 @@ public class ExplainOnSeedKubernetesTests(SeedKubernetesLab k8s, ITestOutputHelp
     {
         await k8s.RestoreAsync(output);
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.Haproxy, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.HaproxyKill, holder), apiServers: true);
         Assert.Equal(holder, p.After.Holder);
         Assert.False(p.After.LoadBalancerAnswers);
         Assert.True(p.After.ApiThroughEndpoint); // the endpoint bypasses haproxy: the holder's apiserver still answers
@@ -205,7 +207,7 @@ public class ExplainOnRecommendedKubernetesTests(RecommendedKubernetesLab k8s, I
     {
         await k8s.RestoreAsync(output);
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServer, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.ApiServerKill, holder), apiServers: true);
         Assert.Equal(holder, p.After.Holder);
         Assert.True(p.After.ApiThroughEndpoint);
 
@@ -238,7 +240,7 @@ public class ExplainOnRecommendedKubernetesTests(RecommendedKubernetesLab k8s, I
         var holder = Assert.Single(await LabProbe.VipHoldersAsync(Lab));
         // After T2 the holder's check must pass again (rise x interval) before its haproxy dies.
         await Task.Delay(VrrpElection.TrackScriptRecovery(Explainer.AsRendered(Lab.Topology)).Max + TimeSpan.FromSeconds(2));
-        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.Haproxy, holder), apiServers: true);
+        var p = LabProbe.Predict(Lab, output, new Fault(FaultKind.HaproxyKill, holder), apiServers: true);
         Assert.True(p.VipMoves);
         var window = p.Takeover!.Value;
 

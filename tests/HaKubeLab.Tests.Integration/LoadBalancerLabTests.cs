@@ -133,8 +133,7 @@ public class LabLifecycleTests(ITestOutputHelper output)
         var progress = new SyncProgress<LabProgress>(p => { if (p.Action == "start haproxy m01" && !p.Done) cts.Cancel(); });
         var images = await TestLab.ImagesAsync(output);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => lab.Runtime.UpAsync(images, progress, new LabRuntime.UpOptions(), cts.Token));
-        Assert.Empty(await lab.Runtime.ListAsync(CancellationToken.None));
-        Assert.False(Directory.Exists(LabPaths.LabDir(lab.Topology.Name)));
+        await InterruptedUpTests.AssertNothingLeftAsync(lab.Docker, lab.Topology.Name);
     }
 }
 

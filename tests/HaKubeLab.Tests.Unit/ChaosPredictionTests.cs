@@ -3,6 +3,7 @@ using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Probes;
 using HaKubeLab.Chaos.Reports;
 using HaKubeLab.Chaos.Scenarios;
+using HaKubeLab.Failover;
 using HaKubeLab.Topology;
 
 namespace HaKubeLab.Tests.Unit;
@@ -21,8 +22,8 @@ public class ChaosPredictionTests
         Assert.Equal(["m02", "m03"], p.HoldersAfter.Order());
         Assert.True(p.LoadBalancerAnswers);
         // 3 x 1 s + (256 - 111)/256 s = 3.566 s, up to one advert interval sooner.
-        Assert.Equal(3.5664, p.Window!.Max, 3);
-        Assert.Equal(2.5664, p.Window.Min, 3);
+        Assert.Equal(3.5664, p.Window!.Value.MaxSeconds, 3);
+        Assert.Equal(2.5664, p.Window.Value.MinSeconds, 3);
         Assert.False(p.DownUntilUndone);
         Assert.True(p.FromRunbookSettings);
         Assert.Contains("master-down interval", p.Basis);
@@ -50,8 +51,8 @@ public class ChaosPredictionTests
         Assert.Equal("m02", Assert.Single(p.HoldersAfter));
         Assert.False(p.FromRunbookSettings);
         // Track script: 0-2 s (every 2 s, fall 1); then the master-down interval of m02 at 111: 2.57-3.57 s.
-        Assert.Equal(2.5664, p.Window!.Min, 3);
-        Assert.Equal(5.5664, p.Window.Max, 3);
+        Assert.Equal(2.5664, p.Window!.Value.MinSeconds, 3);
+        Assert.Equal(5.5664, p.Window.Value.MaxSeconds, 3);
     }
 
     [Fact]
@@ -64,8 +65,8 @@ public class ChaosPredictionTests
         Assert.False(p.FromRunbookSettings);
         Assert.Equal(["m02", "m03"], p.HoldersAfter.Order());
         // Detection 2-4 s (every 2 s, fall 2), then the master-down interval at 100: 3 + 156/256 s.
-        Assert.Equal(2 + 2.609, p.Window!.Min, 2);
-        Assert.Equal(4 + 3.609, p.Window.Max, 2);
+        Assert.Equal(2 + 2.609, p.Window!.Value.MinSeconds, 2);
+        Assert.Equal(4 + 3.609, p.Window.Value.MaxSeconds, 2);
     }
 
     [Fact]
@@ -73,8 +74,8 @@ public class ChaosPredictionTests
     {
         var p = FailoverPredictor.Predict(Seed, FaultKind.KeepalivedStop, "m01", "m01", []);
         Assert.True(p.VipMoves);
-        Assert.Equal(0, p.Window!.Min);
-        Assert.Equal((256 - 111) / 256.0, p.Window.Max, 3);
+        Assert.Equal(0, p.Window!.Value.MinSeconds);
+        Assert.Equal((256 - 111) / 256.0, p.Window.Value.MaxSeconds, 3);
     }
 
     [Fact]
@@ -82,7 +83,7 @@ public class ChaosPredictionTests
     {
         var p = FailoverPredictor.Predict(Seed, FaultKind.NetworkPartition, "m03", "m01", []);
         Assert.False(p.VipMoves);
-        Assert.Equal(0, p.Window!.Max);
+        Assert.Equal(0, p.Window!.Value.MaxSeconds);
         Assert.StartsWith("no failover", p.Summary);
     }
 
@@ -96,7 +97,10 @@ public class ChaosPredictionTests
         Assert.True(second.LoadBalancerAnswers);
         var third = FailoverPredictor.Predict(Seed, FaultKind.NodeKill, "m03", "m03", conditions);
         Assert.Empty(third.HoldersAfter);
+        Assert.False(third.VipMoves);         // gone, not moved: nobody is left to take it
         Assert.Null(third.Window);
+        Assert.True(third.DownUntilUndone);   // nothing answers on VIP:port until a node is back
+        Assert.StartsWith("VIP gone", third.Summary);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using HaKubeLab.Chaos.Scenarios;
+using HaKubeLab.Failover;
 using HaKubeLab.Runtime;
 
 namespace HaKubeLab.Tests.Unit;

@@ -1,4 +1,5 @@
 using HaKubeLab.Explain;
+using HaKubeLab.Failover;
 using HaKubeLab.Rendering;
 using HaKubeLab.Topology;
 
@@ -148,9 +149,14 @@ public class ExplainTests
     [Fact]
     public void Faults_parse_and_unknown_ones_are_refused()
     {
-        Assert.Equal(new Fault(FaultKind.ApiServer, "m02"), Fault.Parse("apiserver:m02"));
-        Assert.Equal(new Fault(FaultKind.Haproxy), Fault.Parse("HAPROXY"));
+        Assert.Equal(new Fault(FaultKind.ApiServerKill, "m02"), Fault.Parse("apiserver:m02"));
+        Assert.Equal(new Fault(FaultKind.HaproxyKill), Fault.Parse("HAPROXY"));
+        Assert.Equal(new Fault(FaultKind.NodeKill), Fault.Parse("node"));
         Assert.Equal("keepalived:m03", Fault.Parse("keepalived:m03").ToString());
+        // The full names of the one vocabulary work too, and print as given when there is no short word.
+        Assert.Equal(new Fault(FaultKind.HaproxyKill, "m01"), Fault.Parse("haproxy-kill:m01"));
+        Assert.Equal(new Fault(FaultKind.ApiServerKill), Fault.Parse("kube-apiserver-kill"));
+        Assert.Equal("network-partition:m03", Fault.Parse("network-partition:m03").ToString());
         Assert.Throws<FormatException>(() => Fault.Parse("etcd"));
         Assert.Throws<ArgumentException>(() => Explainer.Explain(Seed, [Fault.Parse("node:m09")]));
     }

@@ -12,10 +12,10 @@ public class KubernetesRenderingTests
 {
     private static readonly LabTopology Seed = LabTopology.Default;
 
-    /// <summary>The heredoc of the runbook's init script (its kubeadm-config.yaml), from the seed itself.</summary>
+    /// <summary>The heredoc of the runbook's init script (its kubeadm-config.yaml), from the runbook (TestData/runbook).</summary>
     private static string SeedHeredoc()
     {
-        var seed = File.ReadAllText(RenderingTests.FindSeed());
+        var seed = RunbookTestData.Text();
         return Regex.Match(seed, @"cat <<EOF > \./kubeadm-config\.yaml\n(.*?)EOF\n", RegexOptions.Singleline).Groups[1].Value;
     }
 
@@ -52,7 +52,7 @@ public class KubernetesRenderingTests
     public void The_init_script_is_the_runbooks_with_its_environment_check_and_the_lab_flags()
     {
         var script = InitScriptRenderer.Render(Seed, Seed.Nodes[0], new KubernetesBuild());
-        var seed = File.ReadAllText(RenderingTests.FindSeed());
+        var seed = RunbookTestData.Text();
         var check = Regex.Match(seed, @"if \[ \$\{#POD_SUBNET\}.*?\nfi\n", RegexOptions.Singleline).Value;
         Assert.Contains(check, script);
         Assert.Contains("controlPlaneEndpoint: \"${MASTER_VIP}:6443\"", script);

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using HaKubeLab.Lint;
 using HaKubeLab.Rendering;
 using HaKubeLab.Topology;
@@ -19,19 +18,8 @@ public class LintRunbookTests
         "SH001", "SH002", "SH003", "SH004",
     ];
 
-    private static string FindSeed()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var seedDir = Path.Combine(dir.FullName, "shared", "seed");
-            if (Directory.Exists(seedDir)) return Directory.GetFiles(seedDir, "*.txt").Single();
-        }
-        throw new InvalidOperationException("The runbook (../shared/seed/*.txt beside the repository) was not found; CI provides it.");
-    }
-
     /// <summary>The runbook's code blocks, in order: haproxy.cfg, docker run haproxy, keepalived.conf, docker run keepalived, settings, init script.</summary>
-    private static List<string> Blocks() =>
-        [.. Regex.Matches(File.ReadAllText(FindSeed()), @"```(\w*)\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[2].Value)];
+    private static List<string> Blocks() => RunbookTestData.Blocks();
 
     private static string WriteRunbookFiles()
     {
@@ -72,7 +60,7 @@ public class LintRunbookTests
     [Fact]
     public void The_runbook_itself_gives_the_same_findings_plus_its_prose_with_the_runbooks_lines()
     {
-        var seed = FindSeed();
+        var seed = RunbookTestData.ExcerptPath;
         var report = Linter.LintFiles([seed], new LintOptions(InstalledKubernetesVersion: Installed));
         Assert.Equal([.. RunbookFileIds.Append("RB001").Append("RB002").Order(StringComparer.Ordinal)], report.Ids);
         Assert.All(report.Findings, f => Assert.Equal(seed, f.File));
@@ -178,7 +166,7 @@ public class LintRunbookTests
     public void Half_written_files_give_findings_with_their_lines_never_a_crash()
     {
         // Every prefix of the runbook and of each of its blocks, cut at each line and inside lines.
-        var texts = Blocks().Prepend(File.ReadAllText(FindSeed())).ToList();
+        var texts = Blocks().Prepend(RunbookTestData.Text()).ToList();
         foreach (var text in texts)
             for (var cut = 0; cut <= text.Length; cut += cut < 200 ? 1 : 13)
             {

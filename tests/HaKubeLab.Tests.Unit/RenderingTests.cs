@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using HaKubeLab.Rendering;
 using HaKubeLab.Topology;
 
@@ -63,20 +62,9 @@ public class RenderingTests
     [Fact]
     public void Golden_files_are_the_seed_runbooks_blocks()
     {
-        // CI runs with ../shared beside the clone; the golden copies must not drift from the runbook.
-        var seed = FindSeed();
-        var blocks = Regex.Matches(File.ReadAllText(seed), @"```(\w*)\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[2].Value).ToList();
+        // The golden copies must not drift from the runbook's blocks (TestData/runbook, checked against the runbook itself when it is beside the clone).
+        var blocks = RunbookTestData.Blocks();
         Assert.Contains(Golden("haproxy.cfg"), blocks);
         Assert.Contains(Golden("keepalived.conf"), blocks);
-    }
-
-    internal static string FindSeed()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var seedDir = Path.Combine(dir.FullName, "shared", "seed");
-            if (Directory.Exists(seedDir)) return Directory.GetFiles(seedDir, "*.txt").Single();
-        }
-        throw new InvalidOperationException("The runbook (../shared/seed/*.txt beside the repository) was not found; CI provides it.");
     }
 }

@@ -116,8 +116,8 @@ public static class FaultFactory
             {
                 var role = kind == FaultKind.HaproxyCrash ? LabRole.Haproxy : LabRole.Keepalived;
                 var c = await context.Docker.Containers.InspectContainerAsync(context.Container(probeNode, role), ct).ConfigureAwait(false);
-                if (!SidecarFault.HostSeesPid((int)c.State.Pid, c.ID))
-                    throw new FaultUnsupportedException($"{info.Name} kills the sidecar's main process from the host, so the runner must run as root on the Docker host; it cannot see PID {c.State.Pid} of {c.Name.TrimStart('/')}. " +
+                if (!SidecarFault.HostSeesPid((int)(c.State?.Pid ?? 0), c.ID))
+                    throw new FaultUnsupportedException($"{info.Name} kills the sidecar's main process from the host, so the runner must run as root on the Docker host; it cannot see PID {c.State?.Pid} of {c.Name.TrimStart('/')}. " +
                                                         $"Use {info.Name.Replace("-crash", "-kill", StringComparison.Ordinal)} (docker kill) instead.");
                 break;
             }
@@ -193,7 +193,7 @@ public sealed class PauseFault(FaultContext context, string node) : FaultBase(co
         foreach (var role in _order.Reverse())
         {
             var c = await InspectAsync(Context.Container(Node, role), ct).ConfigureAwait(false);
-            if (c?.State.Paused == true) await Context.Docker.Containers.UnpauseContainerAsync(c.ID, ct).ConfigureAwait(false);
+            if (c?.State?.Paused == true) await Context.Docker.Containers.UnpauseContainerAsync(c.ID, ct).ConfigureAwait(false);
         }
     }
 }
@@ -236,7 +236,7 @@ public sealed class SidecarFault(FaultContext context, string node, FaultKind ki
                 return Now;
             default:
                 var c = await Context.Docker.Containers.InspectContainerAsync(name, ct).ConfigureAwait(false);
-                if (!c.State.Running) throw new ChaosException($"{name} is not running; nothing to crash");
+                if (c.State is not { Running: true }) throw new ChaosException($"{name} is not running; nothing to crash");
                 var pid = (int)c.State.Pid;
                 // PIDs are reused: kill only what the container's cgroup says is its process.
                 if (!HostSeesPid(pid, c.ID)) throw new ChaosException($"PID {pid} is not {name}'s process as the host sees it; not killing it");
@@ -255,9 +255,9 @@ public sealed class SidecarFault(FaultContext context, string node, FaultKind ki
             var c = await InspectAsync(name, ct).ConfigureAwait(false);
             if (c is null) throw new ChaosException($"{name} is gone; run ./hakubelab up to recreate it");
             // A crash is undone when the restart policy brought it back (a new start time).
-            if (c.State.Running && (action != SidecarAction.Crash || c.State.StartedAt != _startedBefore)) return;
+            if (c.State is { Running: true } && (action != SidecarAction.Crash || c.State.StartedAt != _startedBefore)) return;
             var node = await InspectAsync(Context.Container(Node), ct).ConfigureAwait(false);
-            if (node?.State.Running != true)
+            if (node?.State?.Running != true)
             {
                 // Its node is down too: the node's own undo (or the final restore) recreates the sidecar.
                 await Context.Restorer.RestoreContainersAsync(ct).ConfigureAwait(false);
@@ -265,7 +265,7 @@ public sealed class SidecarFault(FaultContext context, string node, FaultKind ki
             }
             if (action != SidecarAction.Crash || clock.Elapsed > TimeSpan.FromSeconds(15))
             {
-                if (!c.State.Running) await Context.Docker.Containers.StartContainerAsync(c.ID, new ContainerStartParameters(), ct).ConfigureAwait(false);
+                if (c.State is not { Running: true }) await Context.Docker.Containers.StartContainerAsync(c.ID, new ContainerStartParameters(), ct).ConfigureAwait(false);
                 return;
             }
             await Task.Delay(100, ct).ConfigureAwait(false);
@@ -299,7 +299,7 @@ public sealed class ProcessFault(FaultContext context, string node, FaultKind ki
     public override async Task UndoAsync(CancellationToken ct)
     {
         var node = await InspectAsync(Context.Container(Node), ct).ConfigureAwait(false);
-        if (node?.State.Running != true) return; // the node's own fault undoes more than this
+        if (node?.State?.Running != true) return; // the node's own fault undoes more than this
         if (process == "kubelet") await Context.ShAsync(Node, "systemctl is-active -q kubelet || systemctl start kubelet", ct).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(90))
@@ -333,7 +333,7 @@ public sealed class PartitionFault(FaultContext context, string node) : FaultBas
     public override async Task UndoAsync(CancellationToken ct)
     {
         var container = await InspectAsync(Context.Container(Node), ct).ConfigureAwait(false);
-        if (container?.State.Running != true || container.State.Paused) return; // the node's own undo brings it back whole
+        if (container?.State?.Running != true || container.State.Paused) return; // the node's own undo brings it back whole
         await Context.MustAsync(Node, $"ip link set {Iface} up && ip route replace default via {Context.Topology.Gateway} dev {Iface}", ct).ConfigureAwait(false);
         // The pod routes went down with the link.
         await Context.Restorer.RestoreKubernetesAsync(ct).ConfigureAwait(false);

@@ -62,7 +62,7 @@ public sealed class TargetResolver(FaultContext context, VipHolderMonitor monito
             try
             {
                 var c = await context.Docker.Containers.InspectContainerAsync(context.Container(node.Name), ct).ConfigureAwait(false);
-                if (c.State.Running && !c.State.Paused && c.NetworkSettings?.Networks?.ContainsKey(LabNames.Network(context.Topology.Name)) == true)
+                if (c.State is { Running: true, Paused: false } && c.NetworkSettings?.Networks?.ContainsKey(LabNames.Network(context.Topology.Name)) == true)
                     result.Add(node.Name);
             }
             catch (DockerContainerNotFoundException) { }

@@ -90,14 +90,16 @@ public static class ReportWriter
             foreach (var f in r.Faults)
             {
                 md.AppendLine($"- **{f.Kind} on {f.Node}** (line {f.Line}, target {f.Target}): {f.Mechanism}.");
+                if (f.FaultTimeSource.Length > 0)
+                    md.AppendLine($"  Fault time {F(f.FaultTime, "0.000")} s from {f.FaultTimeSource}; the injector's call ran {F(f.InjectStarted, "0.000")}-{F(f.CallEnded ?? f.FaultTime, "0.000")} s.");
                 md.AppendLine($"  Predicted: {f.Prediction.Reason}. Timing: {f.Prediction.Basis}.");
                 if (f.Verdict is not null) md.AppendLine($"  Measured beside predicted: {f.Verdict}.");
                 if (f.UndoError is not null) md.AppendLine($"  Undo failed: {f.UndoError}");
             }
             md.AppendLine();
-            md.AppendLine("Failover time = fault time (the injector's Docker/shell call returned) to the first successful probe through the VIP after it. " +
-                          "The fault itself takes effect somewhere during the call (docker kill returns only once Docker has torn the container's network down), and the VRRP window counts from then, " +
-                          "so the predicted failover time is [window min - call length, window max]. A backup's master-down timer runs from the last advert it heard, so a takeover can come up to one advert interval before the master-down interval. " +
+            md.AppendLine("Failover time = fault time to the first successful probe through the VIP after it. The fault time is the Docker engine's own timestamp of the " +
+                          "container's death, stop or pause where Docker sees the fault; otherwise the moment the injector's call returned, and then the fault took effect somewhere during the call " +
+                          "(docker kill returns only once Docker has torn the container's network down), so the predicted failover time is [window min - call length, window max]. A backup's master-down timer runs from the last advert it heard, so a takeover can come up to one advert interval before the master-down interval. " +
                           "A negative 'VIP moved' means the holder changed while the call still ran.");
             md.AppendLine();
         }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Probes;
+using HaKubeLab.Topology;
 
 namespace HaKubeLab.Chaos.Reports;
 
@@ -53,7 +54,6 @@ public sealed record RunResult
 public sealed record LabInfo(string Name, string Subnet, string Vip, int LoadBalancerPort, int ApiServerPort, bool Kubernetes, string Profile, string Keepalived, bool RunbookSettings, IReadOnlyList<string> Nodes);
 
 /// <summary>One probe's figures and every sample.</summary>
-/// <param name="Resolution">The probe interval: the resolution of every time measured with this probe.</param>
 /// <param name="WorstGapMs">The largest gap between attempt starts (an attempt that hung until its timeout widens it).</param>
 /// <param name="OutageSeconds">Time spent in outages.</param>
 public sealed record ProbeResult(
@@ -96,8 +96,11 @@ public sealed record VipHolderResult(
 /// <param name="Verdict">Measured failover (on the scenario's failover probe) beside the prediction, allowing the probe's resolution.</param>
 /// <param name="PredictedFailover">
 /// The prediction as a failover time (from the fault time): the VRRP window counts from the moment the fault
-/// took effect, which lies somewhere during the injector's call, so [window min - call length, window max].
+/// took effect. With the engine's timestamp that moment is known and the window is the VRRP window; otherwise it lies
+/// somewhere during the injector's call, so [window min - call length, window max].
 /// </param>
+/// <param name="FaultTimeSource">Where <paramref name="FaultTime"/> comes from: a Docker engine event (with its timestamp) or the injector's call returning.</param>
+/// <param name="CallEnded">When the injector's call returned; the call ran from <paramref name="InjectStarted"/> to here.</param>
 public sealed record FaultResult(
     string Id,
     string Kind,
@@ -114,11 +117,13 @@ public sealed record FaultResult(
     IReadOnlyDictionary<string, FailoverFigure> Failover,
     double? VipMovedAfter,
     string? VipMovedTo,
-    SecondsWindow? PredictedFailover,
-    string? Verdict = null)
+    TimeWindow? PredictedFailover,
+    string? Verdict = null,
+    string FaultTimeSource = "",
+    double? CallEnded = null)
 {
-    /// <summary>How long the injector's call took (the fault took effect somewhere within it).</summary>
-    public double CallSeconds => Math.Round(FaultTime - InjectStarted, 4);
+    /// <summary>How long the injector's call ran (the fault took effect inside it).</summary>
+    public double CallSeconds => Math.Round((CallEnded ?? FaultTime) - InjectStarted, 4);
 }
 
 /// <summary>The failover time of one fault on one probe.</summary>

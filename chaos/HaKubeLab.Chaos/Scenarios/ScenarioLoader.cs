@@ -92,7 +92,7 @@ public static class ScenarioLoader
                 else Error(seedNode, "seed", "is not a whole number", "write e.g. 'seed: 42', or leave it out for a new seed per run");
             }
             var failoverProbe = Scalar(top, "failover_probe", ProbeNames.VipTcp);
-            if (!ProbeNames.ThroughVip.Contains(failoverProbe))
+            if (!ProbeNames.ThroughVip.Contains(failoverProbe ?? ""))
                 Error(top["failover_probe"], "failover_probe", $"'{failoverProbe}' is not a probe through the VIP", $"use one of {string.Join(", ", ProbeNames.ThroughVip)}");
 
             var probes = ReadProbes(top.GetValueOrDefault("probes"));

@@ -15,7 +15,7 @@ namespace HaKubeLab.Chaos.Telemetry;
 /// </summary>
 public static class ChaosTelemetry
 {
-    public const string SourceName = "HaKubeLab.Chaos";
+    public const string SourceName = HaKubeLab.Telemetry.TelemetryNames.Chaos;
 
     public static readonly ActivitySource Source = new(SourceName);
     public static readonly Meter Meter = new(SourceName);
@@ -32,22 +32,22 @@ public static class ChaosTelemetry
     public static readonly Histogram<double> OutageSeconds = Meter.CreateHistogram<double>("hakubelab.chaos.outage", "s", "Outage length: first failed probe to the next successful one.");
 
     /// <summary>
-    /// Starts OTLP export of this runner's traces and metrics (and the lab runtime's "HaKubeLab.Lab" spans,
+    /// Starts OTLP export of this runner's traces and metrics (and the lab runtime's and bootstrap's spans, names from TelemetryNames,
     /// e.g. a restore's bring-up) when OTEL_EXPORTER_OTLP_ENDPOINT is set, as the Aspire dashboard sets it.
     /// Returns null otherwise: nothing is sent and nothing can fail. Dispose to flush.
     /// </summary>
-    public static IDisposable? StartExport(string serviceName = "hakubelab-chaos")
+    public static IDisposable? StartExport(string serviceName = HaKubeLab.Telemetry.TelemetryNames.Services.Chaos)
     {
         if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"))) return null;
         var resource = ResourceBuilder.CreateDefault().AddService(serviceName);
         var tracer = Sdk.CreateTracerProviderBuilder()
             .SetResourceBuilder(resource)
-            .AddSource(SourceName, "HaKubeLab.Lab")
+            .AddSource([.. HaKubeLab.Telemetry.TelemetryNames.AllSources])
             .AddOtlpExporter()
             .Build();
         var meter = Sdk.CreateMeterProviderBuilder()
             .SetResourceBuilder(resource)
-            .AddMeter(SourceName)
+            .AddMeter([.. HaKubeLab.Telemetry.TelemetryNames.AllMeters])
             .AddOtlpExporter()
             .Build();
         return new Export(tracer, meter);

@@ -15,7 +15,7 @@ public sealed record BootstrapResult(string KubeconfigPath, IReadOnlyList<(strin
 
 /// <summary>
 /// The runbook's section two, run the way a person would run it: over SSH into each master.
-/// Every step is named, traced (an Activity on "HaKubeLab.Lab") and idempotent, so a rerun after a
+/// Every step is named, traced (an Activity on "HaKubeLab.Bootstrap", TelemetryNames.Bootstrap) and idempotent, so a rerun after a
 /// failure resumes where it stopped. Works on lab nodes and, with an inventory file, on real hosts.
 /// </summary>
 public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inventory, KubernetesBuild build, string stateDir, IProgress<LabProgress>? progress = null)
@@ -41,7 +41,7 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
 
     public async Task<BootstrapResult> RunAsync(CancellationToken cancellationToken)
     {
-        var actions = new LabActions(progress);
+        var actions = new LabActions(progress, cancellationToken, Telemetry.LabTelemetry.Bootstrap);
         try
         {
             await Step(actions, "connect over SSH", async () =>

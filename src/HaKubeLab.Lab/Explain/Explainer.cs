@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using HaKubeLab.Failover;
 using HaKubeLab.Rendering;
 using HaKubeLab.Topology;
 
@@ -6,12 +7,20 @@ namespace HaKubeLab.Explain;
 
 /// <summary>What explain assumes about the lab besides the topology.</summary>
 /// <param name="ApiServersRunning">The apiservers run (after kubeadm); false for a load-balancer tier brought up without Kubernetes.</param>
-public sealed record ExplainOptions(bool ApiServersRunning = true);
+public sealed record ExplainOptions(bool ApiServersRunning = true)
+{
+    /// <summary>Earlier faults still in place (per node) and the VIP holder; null: a healthy lab. Its <see cref="LabState.ApiServersRunning"/> is taken from <see cref="ApiServersRunning"/>.</summary>
+    public LabState? State { get; init; }
+
+    /// <summary>The lab state the predictions start from.</summary>
+    public LabState StartState => (State ?? LabState.Healthy) with { ApiServersRunning = ApiServersRunning };
+}
 
 /// <summary>
 /// Explains, for a topology as its profile renders it, who holds the VIP, who would take it if a node,
-/// a haproxy, a keepalived or an apiserver failed, after how long (VRRP and check timers), and whether
-/// the load-balancer port and the API stay reachable. Built on <see cref="VrrpElection"/>; pure.
+/// a haproxy, a keepalived, an apiserver (or any other <see cref="FaultKind"/>) failed, after how long
+/// (VRRP and check timers), and whether the load-balancer port and the API stay reachable: the
+/// <see cref="FailoverModel"/>'s answers in sentences.
 /// </summary>
 /// <example>
 /// <code>
@@ -22,20 +31,12 @@ public sealed record ExplainOptions(bool ApiServersRunning = true);
 /// </example>
 public static class Explainer
 {
-    // Connect timeouts the profiles' haproxy.cfg set ('timeout connect'); a check's connect waits min(this, inter).
-    private static readonly TimeSpan SeedConnectTimeout = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan RecommendedConnectTimeout = TimeSpan.FromSeconds(5);
-
     /// <summary>The faults explained when none is named: each part of the VIP holder.</summary>
     public static IReadOnlyList<Fault> DefaultFaults { get; } =
-        [new(FaultKind.Node), new(FaultKind.Haproxy), new(FaultKind.Keepalived), new(FaultKind.ApiServer)];
+        [new(FaultKind.NodeKill), new(FaultKind.HaproxyKill), new(FaultKind.KeepalivedKill), new(FaultKind.ApiServerKill)];
 
-    /// <summary>The topology with the VRRP settings its profile really renders (<see cref="KeepalivedConfigRenderer.Settings"/>).</summary>
-    public static LabTopology AsRendered(LabTopology topology)
-    {
-        ArgumentNullException.ThrowIfNull(topology);
-        return topology with { Keepalived = KeepalivedConfigRenderer.Settings(topology) };
-    }
+    /// <summary>The topology with the VRRP settings its profile really renders (<see cref="FailoverModel.AsRendered"/>).</summary>
+    public static LabTopology AsRendered(LabTopology topology) => FailoverModel.AsRendered(topology);
 
     /// <summary>Explains the current holder and each of <paramref name="faults"/> (default: <see cref="DefaultFaults"/>).</summary>
     /// <exception cref="ArgumentException">A fault names a node the topology does not have.</exception>
@@ -44,127 +45,35 @@ public static class Explainer
         ArgumentNullException.ThrowIfNull(topology);
         options ??= new ExplainOptions();
         var t = AsRendered(topology);
-        var settings = Settings(t);
-        var baseline = t.Nodes.ToDictionary(n => n.Name, _ => new NodeCondition(ApiServerUp: options.ApiServersRunning));
-        var now = VrrpElection.Initial(t, Resolve(t, baseline));
-        var nowState = State(t, settings, now, baseline, stale: null);
-        var predictions = (faults ?? DefaultFaults).Select(f => Predict(t, settings, baseline, nowState, f)).ToList();
-        return new Explanation(settings, nowState, NowStory(t, settings, nowState, options), predictions);
+        var settings = FailoverModel.Settings(t);
+        var state = options.StartState;
+        var now = FailoverModel.Now(t, state);
+        var predictions = (faults ?? DefaultFaults).Select(f => Predict(t, state, now, f)).ToList();
+        return new Explanation(settings, now, NowStory(t, settings, now, options), predictions);
     }
 
-    /// <summary>
-    /// The track script's result per node as the profile's script sees it: the seed's checks that haproxy
-    /// listens; the recommended one asks /healthz through the local haproxy, so it also fails when no
-    /// apiserver anywhere answers.
-    /// </summary>
-    public static Dictionary<string, NodeCondition> Resolve(LabTopology topology, IReadOnlyDictionary<string, NodeCondition> conditions)
+    /// <summary>What one fault does, as explain tells it.</summary>
+    /// <exception cref="ArgumentException">The fault names a node the topology does not have.</exception>
+    public static FaultPrediction Predict(LabTopology topology, Fault fault, ExplainOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(topology);
-        ArgumentNullException.ThrowIfNull(conditions);
-        NodeCondition Cond(NodeSpec n) => conditions.GetValueOrDefault(n.Name, NodeCondition.Healthy);
-        if (topology.Profile != RenderProfile.Recommended)
-            return topology.Nodes.ToDictionary(n => n.Name, Cond);
-        var anyApi = topology.Nodes.Any(n => Cond(n).NodeUp && Cond(n).ApiServerUp);
-        return topology.Nodes.ToDictionary(n => n.Name, n => Cond(n) with { TrackScriptResult = Cond(n).HaproxyUp && anyApi });
+        ArgumentNullException.ThrowIfNull(fault);
+        options ??= new ExplainOptions();
+        var t = AsRendered(topology);
+        return Predict(t, options.StartState, FailoverModel.Now(t, options.StartState), fault);
     }
 
-    private static ExplainSettings Settings(LabTopology t)
+    /// <summary>The track script's result per node as the profile's script sees it (<see cref="FailoverModel.ResolveTrackScripts"/>).</summary>
+    public static Dictionary<string, NodeCondition> Resolve(LabTopology topology, IReadOnlyDictionary<string, NodeCondition> conditions) =>
+        FailoverModel.ResolveTrackScripts(topology, conditions);
+
+    private static FaultPrediction Predict(LabTopology t, LabState state, VipState now, Fault fault)
     {
-        var k = t.Keepalived;
-        var endpoint = KubeadmConfigRenderer.ControlPlaneEndpoint(t);
-        var recommended = t.Profile == RenderProfile.Recommended;
-        return new ExplainSettings(
-            Profile: recommended ? "recommended" : "seed",
-            Vip: t.Vip.ToString(),
-            LoadBalancerPort: t.LoadBalancer.Port,
-            ApiServerPort: t.Kubernetes.ApiServerPort,
-            ControlPlaneEndpoint: endpoint,
-            EndpointThroughLoadBalancer: endpoint.EndsWith($":{t.LoadBalancer.Port}", StringComparison.Ordinal),
-            AdvertInterval: k.AdvertInterval,
-            TrackScript: recommended
-                ? $"chk_apiserver: GET https://127.0.0.1:{t.LoadBalancer.Port}/healthz through the node's own haproxy"
-                : $"chk_haproxy: netstat shows something listening on {t.LoadBalancer.Port}",
-            CheckInterval: k.CheckInterval,
-            Fall: k.Fall,
-            Rise: k.Rise,
-            Weight: k.Weight,
-            Nopreempt: k.Nopreempt,
-            HaproxyCheck: recommended ? "GET /healthz over TLS" : "TCP connect",
-            HaproxyCheckInterval: HaproxyConfigRenderer.RecommendedCheckInter,
-            HaproxyCheckFall: HaproxyConfigRenderer.RecommendedCheckFall);
-    }
-
-    private static bool AnyApi(LabTopology t, IReadOnlyDictionary<string, NodeCondition> c) =>
-        t.Nodes.Any(n => c[n.Name].NodeUp && c[n.Name].ApiServerUp);
-
-    private static VipState State(LabTopology t, ExplainSettings s, ElectionOutcome o, IReadOnlyDictionary<string, NodeCondition> c, string? stale)
-    {
-        var holders = o.PossibleHolders;
-        var lbAnswers = o.LoadBalancerAnswers;
-        // A killed keepalived that no other node replaces leaves the VIP where it was.
-        if (holders.IsEmpty && stale is not null)
-        {
-            holders = [stale];
-            lbAnswers = c[stale].NodeUp && c[stale].HaproxyUp;
-        }
-        var apiLb = lbAnswers && AnyApi(t, c);
-        var apiEndpoint = s.EndpointThroughLoadBalancer
-            ? apiLb
-            : !holders.IsEmpty && holders.All(h => c[h].NodeUp && c[h].ApiServerUp);
-        return new VipState(holders.Length == 1 ? holders[0] : null, holders, o.EffectivePriorities, lbAnswers, apiLb, apiEndpoint, o.Reason);
-    }
-
-    private static FaultPrediction Predict(LabTopology t, ExplainSettings s, Dictionary<string, NodeCondition> baseline, VipState now, Fault fault)
-    {
-        var before = now.Holder ?? now.PossibleHolders.FirstOrDefault();
-        var node = t.Node(fault.Node ?? before ?? t.Nodes[0].Name).Name;
-        var resolved = fault with { Node = node };
-        var conditions = new Dictionary<string, NodeCondition>(baseline);
-        conditions[node] = fault.Kind switch
-        {
-            FaultKind.Node => conditions[node] with { NodeUp = false },
-            FaultKind.Haproxy => conditions[node] with { HaproxyUp = false },
-            FaultKind.Keepalived => conditions[node] with { KeepalivedUp = false },
-            FaultKind.ApiServer => conditions[node] with { ApiServerUp = false },
-            _ => throw new ArgumentOutOfRangeException(nameof(fault)),
-        };
-
-        var scriptsBefore = Resolve(t, baseline);
-        var scriptsAfter = Resolve(t, conditions);
-        var outcome = before is null ? VrrpElection.Initial(t, scriptsAfter) : VrrpElection.After(t, before, scriptsAfter);
-        var stale = fault.Kind == FaultKind.Keepalived && node == before ? node : null;
-        var after = State(t, s, outcome, conditions, stale);
-        var moves = before is not null && !after.PossibleHolders.Contains(before) && !after.PossibleHolders.IsEmpty;
-        if (!moves && stale is not null) stale = null; // nobody replaced it: it is the holder, not a stale copy
-
-        // Nodes whose track script goes from passing to failing (a dead node runs no script: its adverts just stop).
-        var failing = t.Nodes.Where(n => conditions[n.Name].InElection && scriptsBefore[n.Name].TrackScriptPasses && !scriptsAfter[n.Name].TrackScriptPasses).Select(n => n.Name).ToList();
-        TimeWindow? detection = failing.Count > 0 ? VrrpElection.TrackScriptDetection(t) : null;
-
-        TimeWindow? takeover = null;
-        if (moves)
-        {
-            var winner = after.PossibleHolders.Max(h => outcome.EffectivePriorities.GetValueOrDefault(h, 1));
-            var mdi = VrrpElection.TakeoverWindow(t, winner);
-            // A holder still in the election loses the VIP only after its script fails (lower priority, or FAULT with weight 0).
-            var holderStillAdvertises = conditions[before!].InElection;
-            takeover = holderStillAdvertises && detection is { } d ? d + mdi : mdi;
-        }
-
-        TimeWindow? marksDown = null;
-        if (fault.Kind == FaultKind.ApiServer && baseline[node].ApiServerUp)
-            // A dead process refuses at once: 'fall' failed checks 'inter' apart.
-            marksDown = new(s.HaproxyCheckInterval * (s.HaproxyCheckFall - 1), s.HaproxyCheckInterval * s.HaproxyCheckFall);
-        else if (fault.Kind == FaultKind.Node && baseline[node].ApiServerUp)
-        {
-            // A vanished node does not refuse: each check waits for its connect timeout, at most 'inter'.
-            var connect = t.Profile == RenderProfile.Recommended ? RecommendedConnectTimeout : SeedConnectTimeout;
-            var wait = connect < s.HaproxyCheckInterval ? connect : s.HaproxyCheckInterval;
-            marksDown = new(s.HaproxyCheckInterval * (s.HaproxyCheckFall - 1), (s.HaproxyCheckInterval + wait) * s.HaproxyCheckFall);
-        }
-
-        var story = FaultStory(t, s, resolved, before, now, after, outcome, moves, stale, failing, detection, takeover, marksDown, conditions);
-        return new FaultPrediction(resolved.ToString(), before, after, moves, stale, detection, takeover, marksDown, story);
+        var o = FailoverModel.Predict(t, fault.Kind, fault.Node, state);
+        var resolved = fault with { Node = o.Node };
+        var story = FaultStory(t, o.Settings, resolved, now, o, state);
+        return new FaultPrediction(resolved.ToString(), o.HolderBefore, o.After, o.VipMoves, o.StaleVipOn, o.Detection, o.Takeover, o.HaproxyMarksDown, story,
+            o.Failover, o.DownUntilUndone, o.Recovery, o);
     }
 
     private static string Names(IEnumerable<string> names, string conjunction = "or")
@@ -176,7 +85,7 @@ public static class Explainer
     private static string Priorities(ImmutableDictionary<string, int> p, LabTopology t) =>
         string.Join(", ", t.Nodes.Where(n => p.ContainsKey(n.Name)).Select(n => $"{n.Name} {p[n.Name]}"));
 
-    private static List<string> NowStory(LabTopology t, ExplainSettings s, VipState now, ExplainOptions options)
+    private static List<string> NowStory(LabTopology t, FailoverSettings s, VipState now, ExplainOptions options)
     {
         var k = t.Keepalived;
         var story = new List<string>
@@ -208,56 +117,97 @@ public static class Explainer
         return story;
     }
 
-    private static List<string> FaultStory(LabTopology t, ExplainSettings s, Fault fault, string? before, VipState now, VipState after, ElectionOutcome outcome,
-        bool moves, string? stale, List<string> failing, TimeWindow? detection, TimeWindow? takeover, TimeWindow? marksDown, Dictionary<string, NodeCondition> c)
+    // The model's phrases start with a name (haproxy, m01, network-loss) as often as not: keep their case.
+    private static string Sentence(string text) => text.EndsWith('.') ? text : text + ".";
+
+    private static string What(LabTopology t, FailoverSettings s, FaultKind kind, string node) => kind switch
+    {
+        FaultKind.NodeKill => $"{node} goes down, with its apiserver, haproxy and keepalived; its VRRP adverts stop.",
+        FaultKind.NodeStop => $"{node} is stopped (a graceful shutdown), with its apiserver, haproxy and keepalived; its VRRP adverts stop.",
+        FaultKind.NodePause => $"{node} freezes with its haproxy and keepalived (docker pause): its adverts stop, its interface keeps the VIP, nothing on it answers.",
+        FaultKind.NodeRestart => $"{node} reboots: down with its apiserver, haproxy and keepalived until it has started again; its VRRP adverts stop meanwhile.",
+        FaultKind.HaproxyKill => $"haproxy on {node} dies: nothing listens on {node}:{s.LoadBalancerPort} any more.",
+        FaultKind.HaproxyStop => $"haproxy on {node} is stopped: nothing listens on {node}:{s.LoadBalancerPort} any more.",
+        FaultKind.HaproxyCrash => $"haproxy on {node} crashes; Docker's restart policy starts it again within about a second.",
+        FaultKind.KeepalivedKill => $"keepalived on {node} is killed: its adverts stop, and nobody removes the VIP from {node}'s interface.",
+        FaultKind.KeepalivedStop => $"keepalived on {node} is stopped: it sends a priority-0 advert and removes the VIP from {node}'s interface.",
+        FaultKind.KeepalivedCrash => $"keepalived on {node} crashes without a priority-0 advert; Docker's restart policy starts it again within about a second.",
+        FaultKind.ApiServerKill => $"The apiserver on {node} dies.",
+        FaultKind.EtcdKill => $"etcd on {node} dies: {node}'s apiserver, which uses only its local etcd, cannot serve until the kubelet has restarted etcd.",
+        FaultKind.KubeletKill => $"The kubelet on {node} dies; its static pods keep running and systemd restarts it.",
+        FaultKind.NetworkPartition => $"{node}'s network link goes down: nothing reaches it, its adverts stop and the VIP cannot be reached there.",
+        FaultKind.NetworkLoss => $"{node}'s network drops packets at random.",
+        FaultKind.NetworkRate => $"{node}'s outgoing traffic is rate-limited.",
+        FaultKind.NetworkDelay => $"{node}'s network delays every packet.",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown fault kind"),
+    };
+
+    private static List<string> FaultStory(LabTopology t, FailoverSettings s, Fault fault, VipState now, FailoverOutcome o, LabState state)
     {
         var node = fault.Node!;
+        var before = o.HolderBefore;
+        var after = o.After;
         var lb = $"{s.Vip}:{s.LoadBalancerPort}";
-        var story = new List<string>
-        {
-            fault.Kind switch
-            {
-                FaultKind.Node => $"{node} goes down, with its apiserver, haproxy and keepalived; its VRRP adverts stop.",
-                FaultKind.Haproxy => $"haproxy on {node} dies: nothing listens on {node}:{s.LoadBalancerPort} any more.",
-                FaultKind.Keepalived => $"keepalived on {node} is killed: its adverts stop, and nobody removes the VIP from {node}'s interface.",
-                _ => $"The apiserver on {node} dies.",
-            },
-        };
+        var story = new List<string> { What(t, s, fault.Kind, node) };
 
-        if (failing.Count > 0)
-            story.Add($"The track script on {Names(failing)} fails within {detection}: " +
-                string.Join("; ", failing.Select(n => outcome.EffectivePriorities.TryGetValue(n, out var p)
+        if (!o.Predictable || (o.Recovery == FaultRecovery.QuickRestart && node == before))
+        {
+            story.Add(Sentence(o.Reason));
+            story.Add(Sentence("Timing: " + o.Basis));
+            return story;
+        }
+
+        var failing = o.FailingTrackScripts;
+        var apiKind = fault.Kind is FaultKind.ApiServerKill or FaultKind.EtcdKill;
+        if (failing.Length > 0)
+            story.Add($"The track script on {Names(failing)} fails within {o.Detection}: " +
+                string.Join("; ", failing.Select(n => after.Priorities.TryGetValue(n, out var p)
                     ? $"{n}'s priority {(now.Priorities.TryGetValue(n, out var p0) && p0 != p ? $"drops from {p0} to {p}" : $"stays {p}")}"
                     : $"{n} goes to FAULT")) + ".");
-        else if (fault.Kind is FaultKind.Haproxy or FaultKind.ApiServer)
-            story.Add(fault.Kind == FaultKind.ApiServer && t.Profile != RenderProfile.Recommended
+        else if (fault.Kind is FaultKind.HaproxyKill or FaultKind.HaproxyStop || apiKind)
+            story.Add(apiKind && t.Profile != RenderProfile.Recommended
                 ? $"No track script notices: the runbook's checks only that something listens on {s.LoadBalancerPort}."
-                : fault.Kind == FaultKind.ApiServer
+                : apiKind
                     ? "The track scripts keep passing: each asks through its own haproxy, which sends the request to an apiserver that answers."
                     : "No track script result changes.");
+        else if (fault.Kind == FaultKind.KubeletKill)
+            story.Add("Nothing VRRP or haproxy sees changes.");
 
         if (before is null)
             story.Add($"Nobody held the VIP before; afterwards: {Names(after.PossibleHolders)}.");
-        else if (moves)
+        else if (o.VipMoves && fault.Kind == FaultKind.KeepalivedStop && node == before)
+            story.Add($"{o.Reason}. {Names(after.PossibleHolders)} takes the VIP {o.Takeover} after the fault " +
+                "(the priority-0 advert makes the backups wait only their skew time, (256 - priority)/256 s, not the master-down interval).");
+        else if (o.VipMoves)
         {
-            var mdi = VrrpElection.MasterDownInterval(t, after.PossibleHolders.Max(h => outcome.EffectivePriorities.GetValueOrDefault(h, 1)));
-            story.Add($"{outcome.Reason}. {Names(after.PossibleHolders)} takes the VIP {takeover} after the fault " +
-                $"(master-down interval 3 x {t.Keepalived.AdvertInterval} s + skew = {mdi.TotalSeconds:0.##} s{(detection is not null && c[before].InElection ? ", counted from the failed check" : "")}; up to one advert sooner, as the backup's timer runs from the last advert it accepted).");
+            var mdi = VrrpElection.MasterDownInterval(t, after.PossibleHolders.Max(h => after.Priorities.GetValueOrDefault(h, 1)));
+            var holderDuring = node == before ? FailoverModel.During(fault.Kind, state.Of(before)) : state.Of(before);
+            var counted = o.Detection is not null && holderDuring.InElection;
+            story.Add($"{o.ElectionReason}. {Names(after.PossibleHolders)} takes the VIP {o.Takeover} after the fault " +
+                $"(master-down interval 3 x {t.Keepalived.AdvertInterval} s + skew = {mdi.TotalSeconds:0.##} s{(counted ? ", counted from the failed check" : "")}; up to one advert sooner, as the backup's timer runs from the last advert it accepted).");
         }
+        else if (after.PossibleHolders.IsEmpty)
+            story.Add($"{o.ElectionReason}.");
         else
-            story.Add($"{outcome.Reason}. The VIP stays on {Names(after.PossibleHolders)}.");
+            story.Add($"{o.ElectionReason}. The VIP stays on {Names(after.PossibleHolders)}.");
 
-        if (stale is not null)
-            story.Add($"{stale} keeps the address on its interface: the new holder's gratuitous ARP points clients at itself, but each later ARP request for the VIP gets two answers, so traffic can flip back to {stale} until keepalived there starts again and removes it.");
+        if (o.StaleVipOn is { } stale)
+            story.Add(fault.Kind == FaultKind.NodePause
+                ? $"{stale} keeps the address on its frozen interface and its kernel still answers ARP for it (and completes TCP handshakes nobody serves), so traffic can flip back to {stale} until it is unpaused."
+                : $"{stale} keeps the address on its interface: the new holder's gratuitous ARP points clients at itself, but each later ARP request for the VIP gets two answers, so traffic can flip back to {stale} until keepalived there starts again and removes it.");
 
-        if (marksDown is { } m)
+        if (o.HaproxyMarksDown is { } m)
             story.Add($"haproxy takes {node}'s apiserver out of rotation within {m} ({s.HaproxyCheck} every {s.HaproxyCheckInterval.TotalSeconds:0} s, {s.HaproxyCheckFall} failures); until then connections it sends there are retried on another server (option redispatch).");
+        else if (o.HaproxyKeepsDeadApiServer)
+            story.Add($"haproxy's {s.HaproxyCheck} check still connects to {node}'s apiserver port, so it keeps {node} in rotation and the API requests it sends there fail.");
 
         story.Add($"{lb} {(after.LoadBalancerAnswers ? "answers" : "refuses every connection")}; the API through it {(after.ApiThroughLoadBalancer ? "answers" : "does not answer")}.");
         if (!s.EndpointThroughLoadBalancer)
             story.Add(after.ApiThroughEndpoint
                 ? $"The cluster endpoint {s.ControlPlaneEndpoint} reaches the own apiserver of {Names(after.PossibleHolders)}, bypassing haproxy: it answers."
                 : $"The cluster endpoint {s.ControlPlaneEndpoint} reaches the own apiserver of {Names(after.PossibleHolders)}, which is down: kubectl, kubelets, controller-managers and schedulers using it fail until it is back, although other apiservers are healthy.");
+        if (fault.Kind == FaultKind.NodeRestart)
+            story.Add($"Once {node} is back with its sidecars it takes part in VRRP again.");
         return story;
     }
 }

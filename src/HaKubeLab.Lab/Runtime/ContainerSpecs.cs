@@ -49,15 +49,7 @@ public static class ContainerSpecs
         {
             NetworkMode = LabNames.Network(t.Name),
             Privileged = security.Privileged,
-            // Without --privileged: everything the host can grant, as kind's nodes get (FACTS: CAP_SYS_RESOURCE may be missing).
-            CapAdd = security.Privileged ? null : ["ALL"],
-            CapDrop = security.Privileged || security.CapDrop.Count == 0 ? null : [.. security.CapDrop],
             SecurityOpt = ["seccomp=unconfined", "apparmor=unconfined"],
-            // The CLI's --security-opt systempaths=unconfined: no masked or read-only /proc and /sys paths.
-            MaskedPaths = security.Privileged ? null : [],
-            ReadonlyPaths = security.Privileged ? null : [],
-            DeviceCgroupRules = security.Privileged ? null : ["a *:* rwm"],
-            Devices = security.Privileged ? null : [new DeviceMapping { PathOnHost = "/dev/kmsg", PathInContainer = "/dev/kmsg", CgroupPermissions = "rwm" }],
             CgroupnsMode = "private",
             Tmpfs = new Dictionary<string, string> { ["/tmp"] = "", ["/run"] = "" },
             Mounts =
@@ -70,6 +62,18 @@ public static class ContainerSpecs
                 new Mount { Type = "bind", Source = LabPaths.AuthorizedKeysPath(t.Name), Target = "/root/.ssh/authorized_keys", ReadOnly = true },
             ],
         };
+        // Privileged, the fields below stay unset (omitted from the request) as with 'docker run --privileged'.
+        if (!security.Privileged)
+        {
+            // Everything the host can grant, as kind's nodes get (FACTS: CAP_SYS_RESOURCE may be missing).
+            host.CapAdd = ["ALL"];
+            if (security.CapDrop.Count > 0) host.CapDrop = [.. security.CapDrop];
+            // The CLI's --security-opt systempaths=unconfined: no masked or read-only /proc and /sys paths.
+            host.MaskedPaths = [];
+            host.ReadonlyPaths = [];
+            host.DeviceCgroupRules = ["a *:* rwm"];
+            host.Devices = [new DeviceMapping { PathOnHost = "/dev/kmsg", PathInContainer = "/dev/kmsg", CgroupPermissions = "rwm" }];
+        }
         var p = new CreateContainerParameters
         {
             Name = LabNames.Container(t.Name, node.Name, LabRole.Node),

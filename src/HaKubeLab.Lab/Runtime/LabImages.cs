@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace HaKubeLab.Runtime;
 
@@ -30,23 +31,30 @@ public static class LabImages
     /// <summary>
     /// The images for <paramref name="imageRepository"/> (a topology's kubernetes.imageRepository; null: the default from
     /// versions.env): the control-plane images are tagged under it, so the kubeadm config rendered for that topology
-    /// names images that exist in the node.
+    /// names images that exist in the node. Runs scripts/images/build.sh all and returns the tags it printed.
     /// </summary>
+    /// <param name="imageRepository">The repository to tag the control-plane images under; null for the default.</param>
+    /// <param name="progress">Receives the script's progress lines (its stderr).</param>
+    /// <param name="cancellationToken">Stops the build (SIGINT to its process group, as a terminal's Ctrl-C would) and throws <see cref="OperationCanceledException"/>.</param>
     public static async Task<LabImageSet> EnsureAsync(string? imageRepository, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var script = RepositoryLayout.Script("images/build.sh");
-        var psi = new ProcessStartInfo("bash", [script, "all"])
+        // In a session of its own: a terminal's Ctrl-C reaches only the caller, which stops the build itself and
+        // reports an interruption (exit 130), not a build that "failed" because it died of the same signal first.
+        var isolate = File.Exists("/usr/bin/setsid");
+        var psi = new ProcessStartInfo(isolate ? "/usr/bin/setsid" : "bash")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var a in isolate ? ["bash", script, "all"] : new[] { script, "all" }) psi.ArgumentList.Add(a);
         psi.Environment["HAKUBELAB_IMAGE_REPOSITORY"] = imageRepository ?? LabVersions.ImageRepository;
         using var process = Process.Start(psi) ?? throw new ImageBuildException($"could not start {script}");
         var lastLines = new Queue<string>();
         var stderr = Task.Run(async () =>
         {
-            while (await process.StandardError.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            while (await process.StandardError.ReadLineAsync(CancellationToken.None).ConfigureAwait(false) is { } line)
             {
                 progress?.Report(line);
                 lock (lastLines)
@@ -55,7 +63,7 @@ public static class LabImages
                     if (lastLines.Count > 20) lastLines.Dequeue();
                 }
             }
-        }, cancellationToken);
+        }, CancellationToken.None);
         string stdout;
         try
         {
@@ -65,9 +73,10 @@ public static class LabImages
         }
         catch (OperationCanceledException)
         {
-            process.Kill(entireProcessTree: true);
+            await StopAsync(process).ConfigureAwait(false);
             throw;
         }
+        cancellationToken.ThrowIfCancellationRequested();
 
         if (process.ExitCode != 0)
         {
@@ -82,4 +91,27 @@ public static class LabImages
         return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), Tag("kubernetes"), Tag("busybox"),
             TagOr("image_repository", imageRepository ?? LabVersions.ImageRepository), TagOr("etcd", LabVersions.Etcd));
     }
+
+    /// <summary>
+    /// Stops the build as Ctrl-C would (SIGINT to its process group: docker build cancels, traps run), and kills
+    /// whatever is left after a few seconds.
+    /// </summary>
+    private static async Task StopAsync(Process process)
+    {
+        const int SigInt = 2;
+        try
+        {
+            if (!process.HasExited && Kill(-process.Id, SigInt) == 0)
+            {
+                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try { await process.WaitForExitAsync(grace.Token).ConfigureAwait(false); }
+                catch (OperationCanceledException) { /* still running: killed below */ }
+            }
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException) { /* it has exited meanwhile */ }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 }

@@ -14,6 +14,11 @@ public sealed record LabUpResult(TimeSpan LoadBalancerTier, TimeSpan Total, Boot
 /// </summary>
 public static class LabLifecycle
 {
+    /// <summary>
+    /// Brings the lab up (and Kubernetes unless <paramref name="withKubernetes"/> is false). With
+    /// <see cref="LabRuntime.UpOptions.RemoveOnFailure"/>, a lab this call created is removed when any phase fails or is
+    /// cancelled; a lab that existed before is left as it is.
+    /// </summary>
     public static async Task<LabUpResult> UpAsync(IDockerClient docker, LabTopology topology, LabImageSet images, bool withKubernetes,
         IProgress<LabProgress>? progress = null, LabRuntime.UpOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -24,20 +29,21 @@ public static class LabLifecycle
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var runtime = new LabRuntime(docker, topology);
         EnsureImagesFit(topology, images);
-        var isNew = (await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).Count == 0;
-        var lb = await runtime.UpAsync(images, progress, options with { Kubernetes = withKubernetes }, cancellationToken).ConfigureAwait(false);
-        if (!withKubernetes) return new LabUpResult(lb, clock.Elapsed, null);
-        var bootstrap = new KubeadmBootstrap(topology, Inventory.ForLab(topology), images.Versions, LabPaths.LabDir(topology.Name), progress);
+        // Decided once, before anything is made, for every phase: only a lab this call created is removed.
+        var created = !await LabRuntime.ExistsAsync(docker, topology.Name, cancellationToken).ConfigureAwait(false);
         try
         {
+            var lb = await runtime.UpAsync(images, progress, options with { RemoveOnFailure = false, Kubernetes = withKubernetes }, cancellationToken).ConfigureAwait(false);
+            if (!withKubernetes) return new LabUpResult(lb, clock.Elapsed, null);
+            var bootstrap = new KubeadmBootstrap(topology, Inventory.ForLab(topology), images.Versions, LabPaths.LabDir(topology.Name), progress);
             var result = await bootstrap.RunAsync(cancellationToken).ConfigureAwait(false);
             if (LabRecord.TryReadOrNull(topology.Name) is { } record) (record with { KubernetesReadyAt = DateTimeOffset.UtcNow }).Write();
             return new LabUpResult(lb, clock.Elapsed, result);
         }
-        catch (Exception) when (options.RemoveOnFailure && isNew)
+        catch (Exception e) when (options.RemoveOnFailure && created)
         {
             // As kind does: a lab this call created and could not finish is removed (also on Ctrl-C).
-            await LabRuntime.DownAsync(docker, topology.Name, CancellationToken.None).ConfigureAwait(false);
+            await LabRuntime.RemoveUnfinishedAsync(docker, topology.Name, progress, e).ConfigureAwait(false);
             throw;
         }
     }

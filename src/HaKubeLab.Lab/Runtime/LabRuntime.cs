@@ -19,6 +19,9 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
     public IDockerClient Docker { get; } = docker;
     public LabTopology Topology { get; } = TopologyValidator.EnsureValid(topology);
 
+    /// <summary>Reads the host's routes and interface addresses for the subnet check (default: this host's; tests inject their own).</summary>
+    public Func<IReadOnlyList<HostRoute>> HostRoutes { get; init; } = HostNetworkGuard.ReadHost;
+
     /// <summary>Options for <see cref="UpAsync"/>.</summary>
     /// <param name="RemoveOnFailure">When the lab did not exist before, remove what was created if bring-up fails or is cancelled.</param>
     /// <param name="Kubernetes">What the lab's record says about Kubernetes; null keeps what it says already (false for a new lab).</param>
@@ -33,11 +36,13 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         ArgumentNullException.ThrowIfNull(images);
         options ??= new UpOptions();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var existedBefore = (await ListAsync(cancellationToken).ConfigureAwait(false)).Any()
-                            || await FindNetworkAsync(cancellationToken).ConfigureAwait(false) is not null;
-        var actions = new LabActions(progress);
+        // Decided before anything is made: only what this call created is removed when it fails.
+        var existedBefore = await ExistsAsync(Docker, Topology.Name, cancellationToken).ConfigureAwait(false);
+        var actions = new LabActions(progress, cancellationToken);
         try
         {
+            // Before anything is created: a subnet that clashes with Docker's networks or the host's own is refused here.
+            await actions.RunAsync("check subnet", _ => CheckSubnetAsync(cancellationToken), $"{Topology.Subnet} against Docker's networks and the host's routes").ConfigureAwait(false);
             // The record first: whatever happens next, the lab's objects point at what they were made from.
             WriteRecord(images, options.Kubernetes);
             var secrets = LoadOrCreateSecrets();
@@ -92,11 +97,32 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
             }, $"{Topology.Vip}:{Topology.LoadBalancer.Port}").ConfigureAwait(false);
             return clock.Elapsed;
         }
-        catch (Exception) when (options.RemoveOnFailure && !existedBefore)
+        catch (Exception e) when (options.RemoveOnFailure && !existedBefore)
         {
-            // Nothing half-made is left behind: remove by label, even when cancelled (Ctrl-C).
-            await DownAsync(Docker, Topology.Name, CancellationToken.None).ConfigureAwait(false);
+            await RemoveUnfinishedAsync(Docker, Topology.Name, progress, e).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Removes a lab that a bring-up created and could not finish (failed or interrupted), as kind does: by label,
+    /// with its state folder, never cancelled itself (it runs after Ctrl-C). Reported as a step of its own.
+    /// </summary>
+    internal static async Task RemoveUnfinishedAsync(IDockerClient docker, string lab, IProgress<LabProgress>? progress, Exception why)
+    {
+        try
+        {
+            await new LabActions(progress).RunAsync($"remove unfinished lab {lab}", async _ =>
+            {
+                await DownAsync(docker, lab, CancellationToken.None).ConfigureAwait(false);
+                // A create the engine was still serving when the call was cancelled can land after that listing: look again.
+                if (await ExistsAsync(docker, lab, CancellationToken.None).ConfigureAwait(false))
+                    await DownAsync(docker, lab, CancellationToken.None).ConfigureAwait(false);
+            }, why is OperationCanceledException ? "up was interrupted" : "up failed").ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException)
+        {
+            // Reported as a failed step; the caller sees the bring-up's own error, and 'down' removes the rest.
         }
     }
 
@@ -146,23 +172,57 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         return networks.FirstOrDefault(n => n.Name == LabNames.Network(Topology.Name));
     }
 
-    private async Task EnsureNetworkAsync(CancellationToken ct)
+    /// <summary>
+    /// True when anything of lab <paramref name="lab"/> exists: a container, network or volume with its label, a Docker
+    /// network of its name, or its state folder. <c>up</c> asks once before it makes anything, so a lab is removed on
+    /// failure only by the call that created it.
+    /// </summary>
+    public static async Task<bool> ExistsAsync(IDockerClient docker, string lab, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        ArgumentException.ThrowIfNullOrEmpty(lab);
+        if (Directory.Exists(LabPaths.LabDir(lab))) return true;
+        if ((await ListContainersAsync(docker, lab, ct).ConfigureAwait(false)).Count > 0) return true;
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={lab}"] = true } };
+        var networks = await docker.Networks.ListNetworksAsync(new NetworksListParameters(), ct).ConfigureAwait(false);
+        if (networks.Any(n => n.Name == LabNames.Network(lab) || n.Labels.Label(LabLabels.Lab) == lab)) return true;
+        var volumes = await docker.Volumes.ListAsync(new VolumesListParameters { Filters = filter }, ct).ConfigureAwait(false);
+        return (volumes.Volumes?.Count ?? 0) > 0;
+    }
+
+    /// <summary>
+    /// Refuses the topology's subnet when the lab's network exists with other settings or belongs to something else, when it
+    /// overlaps another Docker network, or when it overlaps a route or interface of the host (<see cref="HostNetworkGuard"/>).
+    /// </summary>
+    private async Task CheckSubnetAsync(CancellationToken ct)
     {
         var wanted = ContainerSpecs.Network(Topology);
-        var existing = await FindNetworkAsync(ct).ConfigureAwait(false);
+        var all = await Docker.Networks.ListNetworksAsync(new NetworksListParameters(), ct).ConfigureAwait(false);
+        var existing = all.FirstOrDefault(n => n.Name == LabNames.Network(Topology.Name));
         if (existing is not null)
         {
             if (existing.Labels.Label(LabLabels.Lab) != Topology.Name)
                 throw new LabException($"A Docker network named '{existing.Name}' exists and is not this lab's. Remove it or choose another lab name (topology key 'name').");
-            if (existing.Labels.Label(LabLabels.ConfigHash) == wanted.Labels[LabLabels.ConfigHash]) return;
-            throw new LabException($"Lab '{Topology.Name}' exists with another subnet ({existing.Labels.Label("io.hakubelab.subnet")}). Run './hakubelab down' first to change 'subnet'.");
+            if (existing.Labels.Label(LabLabels.ConfigHash) != wanted.Labels[LabLabels.ConfigHash])
+                throw new LabException($"Lab '{Topology.Name}' exists with another subnet ({existing.Labels.Label("io.hakubelab.subnet")}). Run './hakubelab down' first to change 'subnet'.");
         }
-        var all = await Docker.Networks.ListNetworksAsync(new NetworksListParameters(), ct).ConfigureAwait(false);
-        foreach (var n in all)
-            foreach (var cfg in n.IPAM?.Config ?? [])
-                if (IPNetwork.TryParse(cfg.Subnet ?? "", out var other) && other.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && IpMath.Overlaps(other, Topology.Subnet))
-                    throw new LabException($"subnet: {Topology.Subnet} overlaps Docker network '{n.Name}' ({other}). Fix: set another 'subnet' (and vip, node ips) in the topology, or remove that network.");
-        await Docker.Networks.CreateNetworkAsync(wanted, ct).ConfigureAwait(false);
+        else
+        {
+            foreach (var n in all)
+                foreach (var cfg in n.IPAM?.Config ?? [])
+                    if (IPNetwork.TryParse(cfg.Subnet ?? "", out var other) && other.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && IpMath.Overlaps(other, Topology.Subnet))
+                        throw new LabException($"subnet: {Topology.Subnet} overlaps Docker network '{n.Name}' ({other}). Fix: set another 'subnet' (and vip, node ips) in the topology, or remove that network.");
+        }
+        // Docker's own bridges (this lab's from an earlier up among them) were judged above, as Docker networks.
+        var bridges = HostNetworkGuard.DockerBridges(all.Select(n => (n.ID, (string?)n.Driver, (IDictionary<string, string>?)n.Options)));
+        HostNetworkGuard.EnsureFree(Topology.Subnet, HostRoutes(), bridges);
+    }
+
+    private async Task EnsureNetworkAsync(CancellationToken ct)
+    {
+        // CheckSubnetAsync judged an existing network already.
+        if (await FindNetworkAsync(ct).ConfigureAwait(false) is not null) return;
+        await Docker.Networks.CreateNetworkAsync(ContainerSpecs.Network(Topology), ct).ConfigureAwait(false);
     }
 
     private async Task EnsureVolumeAsync(NodeSpec node, CancellationToken ct)
@@ -183,16 +243,16 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         ContainerInspectResponse? existing = null;
         try
         {
-            existing = await Docker.Containers.InspectContainerAsync(wanted.Name, ct).ConfigureAwait(false);
+            existing = await Docker.Containers.InspectContainerAsync(wanted.Name ?? throw new ArgumentException("a container spec without a name", nameof(wanted)), ct).ConfigureAwait(false);
         }
         catch (DockerContainerNotFoundException) { }
 
         if (existing is not null)
         {
-            if (existing.Config.Labels.Label(LabLabels.Lab) != Topology.Name)
+            if (existing.Config?.Labels.Label(LabLabels.Lab) != Topology.Name)
                 throw new LabException($"A container named '{wanted.Name}' exists and is not this lab's. Remove it or choose another lab name (topology key 'name').");
-            var same = existing.Config.Labels.Label(LabLabels.ConfigHash) == wanted.Labels[LabLabels.ConfigHash];
-            if (same && !force)
+            var same = existing.Config?.Labels.Label(LabLabels.ConfigHash) == wanted.Labels[LabLabels.ConfigHash];
+            if (same && !force && existing.State is not null)
             {
                 if (existing.State.Paused) await Docker.Containers.UnpauseContainerAsync(existing.ID, ct).ConfigureAwait(false);
                 else if (!existing.State.Running) await Docker.Containers.StartContainerAsync(existing.ID, new ContainerStartParameters(), ct).ConfigureAwait(false);
@@ -214,8 +274,8 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         var ok = await WaitUntilAsync(async () =>
         {
             var inspect = await Docker.Containers.InspectContainerAsync(container, ct).ConfigureAwait(false);
-            if (!inspect.State.Running)
-                throw new LabException($"Node {node.Name} stopped during start (exit code {inspect.State.ExitCode}). See: docker logs {container}");
+            if (inspect.State is not { Running: true })
+                throw new LabException($"Node {node.Name} stopped during start (exit code {inspect.State?.ExitCode}). See: docker logs {container}");
             var r = await DockerExec.RunAsync(Docker, container, ["systemctl", "is-system-running"], ct).ConfigureAwait(false);
             last = r.Stdout.Trim();
             return last is "running" or "degraded";
@@ -270,12 +330,16 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         ArgumentException.ThrowIfNullOrEmpty(lab);
         var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={lab}"] = true } };
         var containers = await ListContainersAsync(docker, lab, ct).ConfigureAwait(false);
-        // Sidecars first: they live in their node's network namespace.
-        foreach (var c in containers.OrderBy(c => c.Labels.Label(LabLabels.Role) == "node" ? 1 : 0))
+        // Sidecars first: they live in their node's network namespace. Within each group in parallel: each removal
+        // waits for the engine to kill and reap its container, so one after another costs seconds per container.
+        async Task RemoveAsync(ContainerListResponse c)
         {
             try { await docker.Containers.RemoveContainerAsync(c.ID, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, ct).ConfigureAwait(false); }
             catch (DockerContainerNotFoundException) { }
         }
+        var isNode = containers.ToLookup(c => c.Labels.Label(LabLabels.Role) == "node");
+        await Task.WhenAll(isNode[false].Select(RemoveAsync)).ConfigureAwait(false);
+        await Task.WhenAll(isNode[true].Select(RemoveAsync)).ConfigureAwait(false);
         var networks = await docker.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }, ct).ConfigureAwait(false);
         foreach (var n in networks)
         {
@@ -283,11 +347,11 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
             catch (DockerNetworkNotFoundException) { }
         }
         var volumes = await docker.Volumes.ListAsync(new VolumesListParameters { Filters = filter }, ct).ConfigureAwait(false);
-        foreach (var v in volumes.Volumes ?? [])
+        await Task.WhenAll((volumes.Volumes ?? []).Select(async v =>
         {
             try { await docker.Volumes.RemoveAsync(v.Name, force: true, ct).ConfigureAwait(false); }
             catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound) { }
-        }
+        })).ConfigureAwait(false);
         var dir = LabPaths.LabDir(lab);
         var removedDir = Directory.Exists(dir);
         if (removedDir) Directory.Delete(dir, recursive: true);

@@ -165,6 +165,28 @@ public sealed partial class RunningLab : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Docker's events on the lab's containers from <paramref name="since"/> on, each with the engine's own timestamp:
+    /// the most direct record of when a container died, stopped or was paused.
+    /// </summary>
+    public async IAsyncEnumerable<LabEvent> EventsAsync(DateTimeOffset? since = null, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var events = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var follow = Task.Run(() => FollowEventsAsync(events.Writer, since ?? DateTimeOffset.UtcNow, stop.Token), CancellationToken.None);
+        try
+        {
+            await foreach (var e in events.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+                if (e is LabEvent labEvent) yield return labEvent;
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try { await follow.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception) { /* stopping */ }
+        }
+    }
+
     private async Task FollowEventsAsync(ChannelWriter<object> writer, DateTimeOffset since, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)

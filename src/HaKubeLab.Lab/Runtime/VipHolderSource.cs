@@ -83,7 +83,7 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
                             var mac = c.NetworkSettings?.Networks is { } nets && nets.TryGetValue(LabNames.Network(topology.Name), out var ep) ? ep.MacAddress : null;
                             entry = new NodeHandle(0, c.ID, string.IsNullOrEmpty(mac) ? null : mac.ToLowerInvariant());
                         }
-                        if (c.State.Running && c.State.Pid > 0)
+                        if (c.State is { Running: true, Pid: > 0 })
                         {
                             entry = entry with { Pid = (int)c.State.Pid, Id = c.ID };
                             break;

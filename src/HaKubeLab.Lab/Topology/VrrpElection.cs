@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace HaKubeLab.Topology;
 
@@ -181,11 +183,60 @@ public static class VrrpElection
     }
 }
 
-/// <summary>A predicted duration: the earliest and the latest it can be.</summary>
+/// <summary>
+/// A predicted duration: the earliest and the latest it can be. The one window type of the lab (explain,
+/// the failover model, chaos reports); JSON writes it as seconds, <c>{"min": 2.5664, "max": 3.5664}</c>.
+/// </summary>
+[JsonConverter(typeof(TimeWindowJsonConverter))]
 public readonly record struct TimeWindow(TimeSpan Min, TimeSpan Max)
 {
+    /// <summary>No time at all: the fault goes unnoticed.</summary>
+    public static TimeWindow Zero => default;
+
+    /// <summary>A window from seconds.</summary>
+    public static TimeWindow FromSeconds(double min, double max) => new(TimeSpan.FromSeconds(min), TimeSpan.FromSeconds(max));
+
+    /// <summary>The earliest end in seconds.</summary>
+    public double MinSeconds => Min.TotalSeconds;
+
+    /// <summary>The latest end in seconds.</summary>
+    public double MaxSeconds => Max.TotalSeconds;
+
     /// <summary>Both ends shifted by the other window's ends (one step after another).</summary>
     public static TimeWindow operator +(TimeWindow a, TimeWindow b) => new(a.Min + b.Min, a.Max + b.Max);
 
+    /// <summary>Whether <paramref name="seconds"/> lies in the window, widened by <paramref name="slack"/> seconds each side.</summary>
+    public bool Contains(double seconds, double slack = 0) => seconds >= MinSeconds - slack && seconds <= MaxSeconds + slack;
+
+    /// <inheritdoc/>
     public override string ToString() => Min == Max ? $"{Max.TotalSeconds:0.##} s" : $"{Min.TotalSeconds:0.##}-{Max.TotalSeconds:0.##} s";
+}
+
+/// <summary>Writes a <see cref="TimeWindow"/> as <c>{"min": seconds, "max": seconds}</c> (4 decimals) and reads it back.</summary>
+public sealed class TimeWindowJsonConverter : JsonConverter<TimeWindow>
+{
+    /// <inheritdoc/>
+    public override TimeWindow Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("A time window is an object {\"min\": seconds, \"max\": seconds}.");
+        double min = 0, max = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var name = reader.GetString();
+            reader.Read();
+            if (string.Equals(name, "min", StringComparison.OrdinalIgnoreCase)) min = reader.GetDouble();
+            else if (string.Equals(name, "max", StringComparison.OrdinalIgnoreCase)) max = reader.GetDouble();
+            else reader.Skip();
+        }
+        return TimeWindow.FromSeconds(min, max);
+    }
+
+    /// <inheritdoc/>
+    public override void Write(Utf8JsonWriter writer, TimeWindow value, JsonSerializerOptions options)
+    {
+        writer.WriteStartObject();
+        writer.WriteNumber("min", Math.Round(value.MinSeconds, 4));
+        writer.WriteNumber("max", Math.Round(value.MaxSeconds, 4));
+        writer.WriteEndObject();
+    }
 }

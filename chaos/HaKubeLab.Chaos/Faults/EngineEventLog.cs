@@ -1,0 +1,65 @@
+using HaKubeLab.Runtime;
+
+namespace HaKubeLab.Chaos.Faults;
+
+/// <summary>
+/// The lab's Docker events during a run, with the engine's own timestamps: when a fault that Docker sees (a container
+/// dying, stopping, being paused) took effect, known more directly than from when the injector's call returned
+/// (a <c>docker kill</c> call returns only after Docker tore the container's network down: 0.2-0.9 s later).
+/// </summary>
+public sealed class EngineEventLog : IAsyncDisposable
+{
+    private readonly List<LabEvent> _events = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _follow;
+
+    public EngineEventLog(RunningLab lab, DateTimeOffset since)
+    {
+        ArgumentNullException.ThrowIfNull(lab);
+        _follow = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var e in lab.EventsAsync(since, _stop.Token).ConfigureAwait(false))
+                    lock (_events) _events.Add(e);
+            }
+            catch (OperationCanceledException) { }
+        });
+    }
+
+    public IReadOnlyList<LabEvent> Events
+    {
+        get { lock (_events) return [.. _events]; }
+    }
+
+    /// <summary>The container event that marks <paramref name="kind"/> taking effect; null for faults Docker does not see (processes inside a node, network rules).</summary>
+    public static (LabRole Role, string Action)? Marker(FaultKind kind) => kind switch
+    {
+        FaultKind.NodeKill or FaultKind.NodeStop or FaultKind.NodeRestart => (LabRole.Node, "die"),
+        FaultKind.NodePause => (LabRole.Node, "pause"),
+        FaultKind.HaproxyKill or FaultKind.HaproxyStop or FaultKind.HaproxyCrash => (LabRole.Haproxy, "die"),
+        FaultKind.KeepalivedKill or FaultKind.KeepalivedStop or FaultKind.KeepalivedCrash => (LabRole.Keepalived, "die"),
+        _ => null,
+    };
+
+    /// <summary>The first marker event of <paramref name="kind"/> on <paramref name="node"/> at or after <paramref name="from"/>, waiting up to <paramref name="wait"/> for it.</summary>
+    public async Task<LabEvent?> WaitForAsync(FaultKind kind, string node, DateTimeOffset from, TimeSpan wait, CancellationToken ct)
+    {
+        if (Marker(kind) is not { } marker) return null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var e = Events.FirstOrDefault(x => x.Node == node && x.Role == marker.Role && x.Action == marker.Action && x.Time >= from);
+            if (e is not null || clock.Elapsed > wait) return e;
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try { await _follow.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
+        catch (Exception) { /* stopping */ }
+        _stop.Dispose();
+    }
+}
