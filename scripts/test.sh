@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (pure) and integration tests (real Docker labs, images built locally
 # and cached). Sets up the host first, so it works on a fresh machine. Prints "N passed, N failed".
+# Results: artifacts/test-results/ (TRX and JUnit XML per test project; CI systems read the *.junit.xml).
+#   scripts/test.sh --samples [dotnet test args]   only the sample failover suite (tests/HaKubeLab.Samples.Failover)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -14,10 +16,16 @@ scripts/ensure-host.sh browser   # Debian's chromium for the AppHost's real-brow
 # Build the images up front so the first test is not charged for it, and a failure says which step.
 scripts/images/build.sh all >/dev/null
 
+target=HaKubeLab.sln
+if [ "${1:-}" = "--samples" ]; then target=tests/HaKubeLab.Samples.Failover/HaKubeLab.Samples.Failover.csproj; shift; fi
+
 results="$root/artifacts/test-results"
 rm -rf "$results"
 status=0
-dotnet test HaKubeLab.sln -c Release --results-directory "$results" --logger "trx" \
+# One TRX (named by VSTest) and one JUnit file ({assembly}.junit.xml) per test project.
+dotnet test "$target" -c Release --results-directory "$results" \
+  --logger "trx" \
+  --logger "junit;LogFilePath=$results/{assembly}.junit.xml;MethodFormat=Class;FailureBodyFormat=Verbose" \
   --logger "console;verbosity=normal" "$@" || status=$?
 
 passed=0; failed=0

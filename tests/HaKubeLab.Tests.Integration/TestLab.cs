@@ -38,7 +38,8 @@ public sealed class TestLab : IAsyncDisposable
         try
         {
             var subnet = await FreeSubnetAsync(docker);
-            var name = $"hkl-t-{purpose}-{Guid.NewGuid().ToString("n")[..6]}";
+            var prefix = Environment.GetEnvironmentVariable("HAKUBELAB_TEST_LAB_PREFIX") is { Length: > 0 } p ? p : "hkl-t-";
+            var name = $"{prefix}{purpose}-{Guid.NewGuid().ToString("n")[..6]}";
             var topology = (customize ?? (t => t))(LabTopology.Default).Relocate(name, subnet);
             var lab = new TestLab { Docker = docker, Runtime = new LabRuntime(docker, topology) };
             // Reserve the subnet before releasing the lock: create the network now.
@@ -84,14 +85,21 @@ public sealed class TestLab : IAsyncDisposable
             .SelectMany(n => n.IPAM?.Config ?? [])
             .Select(c => IPNetwork.TryParse(c.Subnet ?? "", out var s) ? s : (IPNetwork?)null)
             .OfType<IPNetwork>().ToList();
-        var start = Random.Shared.Next(0, 50);
-        for (var i = 0; i < 50; i++)
+        // HAKUBELAB_TEST_SUBNETS (e.g. 192.168.170.0/24-192.168.179.0/24, as HaKubeLab.Testing reads it) narrows the range.
+        var (first, count) = (200, 50);
+        if (Environment.GetEnvironmentVariable("HAKUBELAB_TEST_SUBNETS") is { Length: > 0 } range)
         {
-            var candidate = IPNetwork.Parse($"192.168.{200 + (start + i) % 50}.0/24");
+            var ends = range.Split('-', 2).Select(r => (int)IPNetwork.Parse(r.Trim()).BaseAddress.GetAddressBytes()[2]).ToArray();
+            (first, count) = (ends[0], (ends.Length > 1 ? ends[1] : ends[0]) - ends[0] + 1);
+        }
+        var start = Random.Shared.Next(0, count);
+        for (var i = 0; i < count; i++)
+        {
+            var candidate = IPNetwork.Parse($"192.168.{first + (start + i) % count}.0/24");
             if (!used.Any(u => u.BaseAddress.AddressFamily == candidate.BaseAddress.AddressFamily && IpMath.Overlaps(u, candidate)))
                 return candidate;
         }
-        throw new InvalidOperationException("No free /24 in 192.168.200.0-192.168.249.0 for a test lab; remove stale networks (docker network ls).");
+        throw new InvalidOperationException($"No free /24 in 192.168.{first}.0-192.168.{first + count - 1}.0 for a test lab; remove stale networks (docker network ls) or set HAKUBELAB_TEST_SUBNETS.");
     }
 
     public async ValueTask DisposeAsync()
