@@ -18,7 +18,12 @@ namespace HaKubeLab.Chaos;
 /// <param name="RunFolder">Where the run's files go (created); see <see cref="ChaosRunner.DefaultRunFolder"/>.</param>
 /// <param name="Seed">Seed for random targets; null: the scenario's, else a new one (recorded in the result).</param>
 /// <param name="Log">Progress lines (the CLI prints them).</param>
-public sealed record ChaosRunOptions(Scenario Scenario, LabTopology Topology, string RunFolder, int? Seed = null, Action<string>? Log = null);
+/// <param name="Lab">The running lab's name; the lab is opened from its record (<see cref="RunningLab"/>).</param>
+public sealed record ChaosRunOptions(Scenario Scenario, string Lab, string RunFolder, int? Seed = null, Action<string>? Log = null)
+{
+    /// <summary>A topology the caller expects the lab to have (e.g. <c>--topology</c>): only checked against the lab's record, never used instead of it.</summary>
+    public LabTopology? ExpectedTopology { get; init; }
+}
 
 /// <summary>A finished run: its result and the files written.</summary>
 public sealed record ChaosRunOutcome(RunResult Result, IReadOnlyList<string> Files);
@@ -38,7 +43,8 @@ public sealed class LabMismatchException(string message) : Exception(message);
 /// <code>
 /// var scenario = ScenarioLoader.LoadFile("chaos/scenarios/node-kill-vip-holder.yaml");
 /// using var docker = await DockerConnection.ConnectAsync(ct);
-/// var outcome = await ChaosRunner.RunAsync(docker, new ChaosRunOptions(scenario, LabTopology.Default, ChaosRunner.DefaultRunFolder(scenario, "hakubelab")), ct);
+/// await using var lab = await RunningLab.OpenAsync("hakubelab", ct);
+/// var outcome = await ChaosRunner.RunAsync(lab, new ChaosRunOptions(scenario, lab.Name, ChaosRunner.DefaultRunFolder(scenario, lab.Name)), ct);
 /// Console.WriteLine(outcome.Result.Passed);
 /// </code>
 /// </example>
@@ -56,36 +62,21 @@ public static class ChaosRunner
         return Path.Combine(parent, $"{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}-{scenario.Name}-{lab}");
     }
 
-    /// <summary>Checks the lab exists, is the lab <paramref name="topology"/> describes, and is healthy. Returns its status.</summary>
-    public static async Task<LabStatus> CheckLabAsync(IDockerClient docker, LabTopology topology, CancellationToken ct)
+    /// <summary>
+    /// Checks the lab is the one <paramref name="expected"/> describes (when given: it is only compared with the lab's record)
+    /// and is healthy. Returns its status.
+    /// </summary>
+    public static async Task<LabStatus> CheckLabAsync(RunningLab lab, LabTopology? expected, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(docker);
-        ArgumentNullException.ThrowIfNull(topology);
-        var status = await LabRuntime.StatusAsync(docker, topology.Name, ct).ConfigureAwait(false);
-        if (!status.Exists) throw new LabNotReadyException($"Lab '{topology.Name}' does not exist. Bring it up with: ./hakubelab up{(topology.Name == LabTopology.Default.Name ? "" : " --topology FILE")}");
-
-        // Restoring runs the lab's own bring-up with this topology: a different one would recreate containers.
-        var mismatch = new List<string>();
-        if (status.Subnet != topology.Subnet.ToString()) mismatch.Add($"subnet {status.Subnet} (topology: {topology.Subnet})");
-        if (status.Vip != topology.Vip.ToString()) mismatch.Add($"VIP {status.Vip} (topology: {topology.Vip})");
-        if (status.LoadBalancerPort != topology.LoadBalancer.Port) mismatch.Add($"load-balancer port {status.LoadBalancerPort} (topology: {topology.LoadBalancer.Port})");
-        var running = new LabRuntime(docker, topology);
-        var secrets = File.Exists(Path.Combine(LabPaths.LabDir(topology.Name), "secrets", "vrrp-auth-pass")) ? running.LoadOrCreateSecrets() : null;
-        foreach (var node in topology.Nodes)
+        ArgumentNullException.ThrowIfNull(lab);
+        if (expected is not null)
         {
-            if (!status.Nodes.Any(n => n.Name == node.Name)) { mismatch.Add($"no node {node.Name}"); continue; }
-            if (secrets is null) { mismatch.Add("no lab secrets (lab folder missing)"); break; }
-            foreach (var file in RunbookFiles.ForNode(topology, node, secrets).Where(f => f.NodePath is RunbookFiles.HaproxyConfigPath or RunbookFiles.KeepalivedConfigPath))
-            {
-                var onDisk = LabPaths.HostPathOf(topology.Name, node.Name, file.NodePath);
-                if (!File.Exists(onDisk) || File.ReadAllText(onDisk) != file.Content) mismatch.Add($"{node.Name}'s {file.NodePath} differs");
-            }
+            var differences = TopologyDifferences(lab.Topology, TopologyValidator.EnsureValid(expected));
+            if (differences.Count > 0)
+                throw new LabMismatchException($"Lab '{lab.Name}' was not brought up from this topology: {string.Join("; ", differences.Take(6))}{(differences.Count > 6 ? $" (and {differences.Count - 6} more)" : "")}. " +
+                                               $"Leave out --topology (the lab's record in {lab.Record.RecordPath} says what it is), or bring the lab up again with that topology.");
         }
-        if (status.Nodes.Any(n => !topology.Nodes.Any(t => t.Name == n.Name))) mismatch.Add($"the lab has nodes {string.Join(", ", status.Nodes.Select(n => n.Name))}");
-        if (mismatch.Count > 0)
-            throw new LabMismatchException($"Lab '{topology.Name}' was not brought up from this topology: {string.Join("; ", mismatch)}. " +
-                                           "Pass the --topology FILE the lab was brought up with (restoring the lab after a fault reruns its bring-up with it).");
-
+        var status = await lab.StatusAsync(ct).ConfigureAwait(false);
         var problems = new List<string>();
         foreach (var n in status.Nodes)
         {
@@ -93,38 +84,83 @@ public static class ChaosRunner
             foreach (var s in n.Sidecars.Where(s => s.State != "running")) problems.Add($"{n.Name}'s {s.Name} is {s.State}");
         }
         if (status.VipHolder is null) problems.Add("no single node carries the VIP");
-        if (status.LoadBalancerAnswers != true) problems.Add($"{topology.Vip}:{topology.LoadBalancer.Port} does not answer");
+        if (status.LoadBalancerAnswers != true) problems.Add($"{lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port} does not answer");
         if (problems.Count > 0)
-            throw new LabNotReadyException($"Lab '{topology.Name}' is not healthy, so a scenario cannot start from it: {string.Join("; ", problems)}. Run ./hakubelab up (idempotent) to repair it.");
+            throw new LabNotReadyException($"Lab '{lab.Name}' is not healthy, so a scenario cannot start from it: {string.Join("; ", problems)}. Run ./hakubelab up{(lab.Name == LabTopology.Default.Name ? "" : $" --lab {lab.Name}")} (idempotent) to repair it.");
         return status;
     }
 
+    /// <summary>Fields (as topology paths, e.g. "keepalived.advertInterval: 1 (given: 2)") where <paramref name="expected"/> differs from the lab's.</summary>
+    public static IReadOnlyList<string> TopologyDifferences(LabTopology lab, LabTopology expected)
+    {
+        ArgumentNullException.ThrowIfNull(lab);
+        ArgumentNullException.ThrowIfNull(expected);
+        static Dictionary<string, string> Flatten(LabTopology t)
+        {
+            var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            void Walk(System.Text.Json.JsonElement e, string path)
+            {
+                switch (e.ValueKind)
+                {
+                    case System.Text.Json.JsonValueKind.Object:
+                        foreach (var p in e.EnumerateObject()) Walk(p.Value, path.Length == 0 ? p.Name : $"{path}.{p.Name}");
+                        break;
+                    case System.Text.Json.JsonValueKind.Array:
+                        var i = 0;
+                        foreach (var item in e.EnumerateArray()) Walk(item, $"{path}[{i++}]");
+                        break;
+                    default:
+                        result[path] = e.ToString();
+                        break;
+                }
+            }
+            using var doc = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(t, LabRecordJson.Options));
+            Walk(doc.RootElement, "");
+            return result;
+        }
+        var a = Flatten(lab);
+        var b = Flatten(expected);
+        return [.. a.Keys.Union(b.Keys).Order(StringComparer.Ordinal)
+            .Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k))
+            .Select(k => $"{k}: {a.GetValueOrDefault(k) ?? "(none)"} (given: {b.GetValueOrDefault(k) ?? "(none)"})")];
+    }
+
+    /// <summary>Opens lab <see cref="ChaosRunOptions.Lab"/> and runs the scenario against it.</summary>
     public static async Task<ChaosRunOutcome> RunAsync(IDockerClient docker, ChaosRunOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(docker);
         ArgumentNullException.ThrowIfNull(options);
+        RunningLab lab;
+        try { lab = await RunningLab.OpenAsync(docker, options.Lab, cancellationToken).ConfigureAwait(false); }
+        catch (Exception e) when (e is LabNotFoundException or LabRecordException) { throw new LabNotReadyException(e.Message); }
+        await using (lab.ConfigureAwait(false))
+            return await RunAsync(lab, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a scenario against <paramref name="lab"/>.</summary>
+    public static async Task<ChaosRunOutcome> RunAsync(RunningLab lab, ChaosRunOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lab);
+        ArgumentNullException.ThrowIfNull(options);
+        var docker = lab.Docker;
         var scenario = options.Scenario;
-        var topology = TopologyValidator.EnsureValid(options.Topology);
+        var topology = lab.Topology;
         var log = options.Log ?? (_ => { });
         foreach (var f in scenario.Steps.OfType<FaultStep>().Where(f => f.Target.Role == TargetRole.Named && !topology.Nodes.Any(n => n.Name == f.Target.Node)))
             throw new ScenarioException([new(scenario.File, f.Line, "target", $"unknown target '{f.Target.Node}': lab '{topology.Name}' has no such node",
                 $"name a node of the lab ({string.Join(", ", topology.Nodes.Select(n => n.Name))}) or a role ({string.Join(", ", TargetSpec.RoleNames)})")]);
 
-        await CheckLabAsync(docker, topology, cancellationToken).ConfigureAwait(false);
-        var kubeconfig = LabPaths.KubeconfigPath(topology.Name);
-        var kubernetes = File.Exists(kubeconfig);
+        await CheckLabAsync(lab, options.ExpectedTopology, cancellationToken).ConfigureAwait(false);
+        var kubeconfig = lab.Record.KubeconfigPath;
+        var kubernetes = lab.Kubernetes;
         if (scenario.RequiresKubernetes && !kubernetes)
-            throw new FaultUnsupportedException($"Scenario '{scenario.Name}' needs Kubernetes, and lab '{topology.Name}' has none (no {kubeconfig}). Bring the lab up without --no-kubernetes.");
+            throw new FaultUnsupportedException($"Scenario '{scenario.Name}' needs Kubernetes, and lab '{topology.Name}' was brought up without it (--no-kubernetes). Bring the lab up with Kubernetes.");
 
         var clock = new RunClock();
-        var restorer = new LabRestorer(docker, topology, kubernetes, line => log($"[{clock.Now,7:0.00} s] {line}"));
+        var restorer = new LabRestorer(lab, line => log($"[{clock.Now,7:0.00} s] {line}"));
         var context = new FaultContext(docker, topology, clock, restorer, line => log($"[{clock.Now,7:0.00} s] {line}"));
         foreach (var kind in scenario.Steps.OfType<FaultStep>().Select(f => f.Kind).Distinct())
             await FaultFactory.PreflightAsync(kind, context, kubernetes, cancellationToken).ConfigureAwait(false);
-
-        // Docker.DotNet's log streams hold a thread each; probes must not wait for the pool to grow (2 cores: 2 threads to start with).
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        if (workers < 16) ThreadPool.SetMinThreads(16, io);
 
         var seed = options.Seed ?? scenario.Seed ?? Random.Shared.Next(1, int.MaxValue);
         Directory.CreateDirectory(options.RunFolder);
@@ -471,12 +507,10 @@ public static class ChaosRunner
                 {
                     try
                     {
-                        var status = await LabRuntime.StatusAsync(docker, topology.Name, ct).ConfigureAwait(false);
-                        var wrong = status.Nodes.Where(n => n.State != "running").Select(n => $"node {n.Name} is {n.State}")
-                            .Concat(status.Nodes.SelectMany(n => n.Sidecars.Where(s => s.State != "running").Select(s => $"{n.Name}'s {s.Name} is {s.State}")))
-                            .ToList();
-                        if (status.VipHolder is null) wrong.Add("no single VIP holder");
-                        if (status.LoadBalancerAnswers != true) wrong.Add("VIP:port does not answer");
+                        // One container list and one VIP look per second; the control plane is asked only once those are right.
+                        var snapshot = await context.Restorer.Lab.SnapshotAsync(ct).ConfigureAwait(false);
+                        var wrong = snapshot.Problems().ToList();
+                        if (!await TcpProbe.ConnectAsync(topology.Vip, topology.LoadBalancer.Port, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false)) wrong.Add("VIP:port does not answer");
                         if (client is not null && wrong.Count == 0)
                         {
                             try

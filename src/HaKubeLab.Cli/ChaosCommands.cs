@@ -111,15 +111,21 @@ internal static class ChaosCommands
         using var export = ChaosTelemetry.StartExport();
         try
         {
-            var topology = parse.GetValue(TopologyOption) is { } file ? TopologyLoader.LoadFile(file.FullName) : LabTopology.Default;
-            if (parse.GetValue(LabOption) is { } lab && lab != topology.Name) topology = TopologyValidator.EnsureValid(topology with { Name = lab });
-            var path = ScenarioCatalog.Resolve(parse.GetValue(scenarioArg)!);
-            var scenario = ScenarioLoader.LoadFile(path, [.. topology.Nodes.Select(n => n.Name)]);
-            var runFolder = ChaosRunner.DefaultRunFolder(scenario, topology.Name, parse.GetValue(outDir)?.FullName);
-
-            Console.WriteLine($"Chaos scenario '{scenario.Name}' ({path}) against lab '{topology.Name}', VIP {topology.Vip}:{topology.LoadBalancer.Port}, for {Durations.Format(scenario.Duration)}");
+            // The lab is opened from its record; --topology, when given, is only checked against it.
+            var expected = parse.GetValue(TopologyOption) is { } file ? TopologyLoader.LoadFile(file.FullName) : null;
+            var labName = parse.GetValue(LabOption) ?? expected?.Name ?? LabTopology.Default.Name;
+            if (expected is not null && expected.Name != labName) expected = TopologyValidator.EnsureValid(expected with { Name = labName });
             using var docker = await DockerConnection.ConnectAsync(ct);
-            var outcome = await ChaosRunner.RunAsync(docker, new ChaosRunOptions(scenario, topology, runFolder, parse.GetValue(seedOption), Console.WriteLine), ct);
+            RunningLab lab;
+            try { lab = await RunningLab.OpenAsync(docker, labName, ct); }
+            catch (Exception e) when (e is LabNotFoundException or LabRecordException) { throw new LabNotReadyException(e.Message); }
+            await using var _ = lab;
+            var path = ScenarioCatalog.Resolve(parse.GetValue(scenarioArg)!);
+            var scenario = ScenarioLoader.LoadFile(path, [.. lab.Topology.Nodes.Select(n => n.Name)]);
+            var runFolder = ChaosRunner.DefaultRunFolder(scenario, lab.Name, parse.GetValue(outDir)?.FullName);
+
+            Console.WriteLine($"Chaos scenario '{scenario.Name}' ({path}) against lab '{lab.Name}', VIP {lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port}, profile {lab.Topology.Profile.ToString().ToLowerInvariant()}, for {Durations.Format(scenario.Duration)}");
+            var outcome = await ChaosRunner.RunAsync(lab, new ChaosRunOptions(scenario, lab.Name, runFolder, parse.GetValue(seedOption), Console.WriteLine) { ExpectedTopology = expected }, ct);
             var r = outcome.Result;
             Print(r);
             Console.WriteLine($"Run folder: {runFolder}");

@@ -46,7 +46,7 @@ internal static class LabCommands
             var topology = WithProfile(LoadTopology(parse), parse);
             var total = System.Diagnostics.Stopwatch.StartNew();
             Console.WriteLine($"Lab '{topology.Name}': {topology.Nodes.Length} nodes on {topology.Subnet}, VIP {topology.Vip}:{topology.LoadBalancer.Port}");
-            var images = await Step("build images", () => LabImages.EnsureAsync(new Progress<string>(l => Console.WriteLine("       " + l)), ct));
+            var images = await Step("build images", () => LabImages.EnsureAsync(topology.Kubernetes.ImageRepository, new Progress<string>(l => Console.WriteLine("       " + l)), ct));
             using var docker = await DockerConnection.ConnectAsync(ct);
             var result = await LabLifecycle.UpAsync(docker, topology, images, !parse.GetValue(noKubernetes), new Progress<LabProgress>(Report),
                 new LabRuntime.UpOptions(RemoveOnFailure: !parse.GetValue(retain)), ct);
@@ -117,7 +117,14 @@ internal static class LabCommands
         var cmd = new Command("kubeconfig", "Print the path of the lab's admin kubeconfig (mode 0600; its server is the VIP). Use: kubectl --kubeconfig \"$(./hakubelab kubeconfig)\" get nodes") { TopologyOption, LabOption };
         cmd.SetAction(parse => Run(() =>
         {
-            var path = LabPaths.KubeconfigPath(LabName(parse));
+            var lab = LabName(parse);
+            var record = LabRecord.TryRead(lab);
+            var path = record?.KubeconfigPath ?? LabPaths.KubeconfigPath(lab);
+            if (record is { Kubernetes: false })
+            {
+                Console.Error.WriteLine($"Lab '{lab}' was brought up without Kubernetes (--no-kubernetes): it has no kubeconfig. Run ./hakubelab up{(lab == LabTopology.Default.Name ? "" : " --topology FILE")} to add it.");
+                return Task.FromResult(3);
+            }
             if (!File.Exists(path))
             {
                 Console.Error.WriteLine($"No kubeconfig at {path}: the lab has no Kubernetes yet. Run ./hakubelab up");
@@ -182,6 +189,11 @@ internal static class LabCommands
         {
             Console.Error.WriteLine(e.Message);
             return 2;
+        }
+        catch (LabRecordException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 1;
         }
         catch (Exception e) when (e is DockerUnavailableException or ImageBuildException or LabException or HaKubeLab.Bootstrap.BootstrapException or HaKubeLab.Bootstrap.SshConnectException)
         {

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using HaKubeLab.Explain;
+using HaKubeLab.Runtime;
+using HaKubeLab.Chaos;
 using HaKubeLab.Lint;
 using HaKubeLab.Rendering;
 using HaKubeLab.Topology;
@@ -110,17 +112,32 @@ internal static class LintCommands
         };
         var json = new Option<bool>("--json") { Description = "Print JSON: settings, now{holder, possibleHolders, priorities, loadBalancerAnswers, ...}, predictions[...]." };
         var noApi = new Option<bool>("--no-apiservers") { Description = "Assume no apiserver runs (a lab brought up with --no-kubernetes)." };
+        var labOption = new Option<string?>("--lab") { Description = "Explain a running lab: its recorded settings (profile, Kubernetes or not) and who holds its VIP now." };
         var cmd = new Command("explain", "Say who holds the VIP with these settings, who would take it if a node, haproxy, keepalived or apiserver failed, after how long, and whether the load-balancer port and the API stay reachable.")
         {
-            topology, fail, json, noApi,
+            topology, fail, json, noApi, labOption,
         };
-        cmd.SetAction(parse =>
+        cmd.SetAction(async (parse, ct) =>
         {
             try
             {
                 var lab = parse.GetValue(topology) is { } file ? TopologyLoader.LoadFile(file.FullName) : LabTopology.Default;
+                string? measuredHolder = null;
+                var apiServers = !parse.GetValue(noApi);
+                if (parse.GetValue(labOption) is { } labName)
+                {
+                    // A running lab: its record says what it is; the one VIP-holder source says who holds the VIP now.
+                    await using var running = await RunningLab.OpenAsync(labName, ct);
+                    if (parse.GetValue(topology) is not null && ChaosRunner.TopologyDifferences(running.Topology, lab) is { Count: > 0 } differences)
+                        throw new ArgumentException($"--topology does not describe lab '{labName}': {string.Join("; ", differences.Take(4))}. Leave --topology out to explain the lab as recorded.");
+                    lab = running.Topology;
+                    apiServers = running.Kubernetes && apiServers;
+                    measuredHolder = (await running.VipHolderAsync(ct)).Holder;
+                }
                 var faults = (parse.GetValue(fail) ?? []).Select(Fault.Parse).ToList();
-                var e = Explainer.Explain(lab, faults.Count > 0 ? faults : null, new ExplainOptions(ApiServersRunning: !parse.GetValue(noApi)));
+                var e = Explainer.Explain(lab, faults.Count > 0 ? faults : null, new ExplainOptions(ApiServersRunning: apiServers));
+                if (parse.GetValue(labOption) is { } shown && !parse.GetValue(json))
+                    Console.WriteLine($"Lab '{shown}' (from its record): VIP {lab.Vip} is held by {measuredHolder ?? "no single node"} now (read from the nodes' interfaces).");
                 if (parse.GetValue(json))
                 {
                     Console.WriteLine(JsonSerializer.Serialize(e, Json));
@@ -144,6 +161,16 @@ internal static class LintCommands
             {
                 Console.Error.WriteLine(ex.Message);
                 return 2;
+            }
+            catch (LabNotFoundException ex)
+            {
+                Console.Error.WriteLine("error: " + ex.Message);
+                return 3;
+            }
+            catch (Exception ex) when (ex is LabRecordException or DockerUnavailableException)
+            {
+                Console.Error.WriteLine("error: " + ex.Message);
+                return 1;
             }
             catch (Exception ex) when (ex is FormatException or ArgumentException)
             {

@@ -1,79 +1,69 @@
-using System.Diagnostics;
 using HaKubeLab.Runtime;
 using HaKubeLab.Topology;
 using Xunit.Abstractions;
 
 namespace HaKubeLab.Tests.Integration;
 
-/// <summary>Real failovers on real labs, checked against the VRRP election math.</summary>
-public class NodeKillFailoverTests(ITestOutputHelper output)
+/// <summary>
+/// A lab brought up from a non-default topology (other node names, VIP, port, VRRP id) is driven by name alone:
+/// status, explain --lab and chaos run --lab read its record and agree on who holds the VIP; and with backups that
+/// may preempt, a dead haproxy moves the VIP where the election math says.
+/// </summary>
+[Collection("lb-custom")]
+public class CustomTopologyTests(CustomLoadBalancerLab shared, ITestOutputHelper output)
 {
     [Fact]
-    public async Task Killing_the_holders_node_moves_the_vip_and_the_load_balancer_answers_again()
+    public async Task Status_explain_and_chaos_by_lab_name_agree_on_the_vip_holder_without_a_topology_file()
     {
-        await using var lab = await TestLab.CreateAsync("nodekill");
-        await lab.UpAsync(output);
-        var holder = (await lab.Runtime.StatusAsync(CancellationToken.None)).VipHolder;
+        await shared.RestoreAsync(output);
+        var holder = (await shared.Running.VipHolderAsync()).Holder;
         Assert.NotNull(holder);
 
-        var predicted = VrrpElection.After(lab.Topology, holder, new Dictionary<string, NodeCondition> { [holder] = new(NodeUp: false) });
-        await lab.Runtime.KillAsync(holder, LabRole.Node, CancellationToken.None);
-        var faultTime = Stopwatch.StartNew();
-        var failover = await TestLab.WaitForAsync(lab.VipAnswersAsync, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(50));
-        var predictedSeconds = VrrpElection.MasterDownInterval(lab.Topology, predicted.EffectivePriorities.Values.Max()).TotalSeconds;
-        TestLab.Log(output, $"failover after node kill: measured {failover?.TotalSeconds:0.00} s, predicted master-down interval {predictedSeconds:0.00} s");
-        Assert.NotNull(failover);
+        var status = await ChaosCli.RunAsync(output, ["status", "--lab", shared.Name, "--json"]);
+        Assert.Equal(0, status.ExitCode);
+        using var json = System.Text.Json.JsonDocument.Parse(status.Output[status.Output.IndexOf('{')..]);
+        Assert.Equal(holder, json.RootElement.GetProperty("vipHolder").GetString());
+        Assert.Equal(8443, json.RootElement.GetProperty("loadBalancerPort").GetInt32());
+        Assert.Equal(["c1", "c2", "c3"], json.RootElement.GetProperty("nodes").EnumerateArray().Select(n => n.GetProperty("name").GetString()));
 
-        var newHolder = await lab.Runtime.VipHolderAsync(CancellationToken.None);
-        Assert.NotEqual(holder, newHolder);
-        Assert.Contains(newHolder, predicted.PossibleHolders);
-    }
-}
+        var explain = await ChaosCli.RunAsync(output, ["explain", "--lab", shared.Name]);
+        Assert.Equal(0, explain.ExitCode);
+        Assert.Contains($"VIP {shared.Topology.Vip} is held by {holder} now", explain.Output);
+        Assert.Contains("haproxy on 8443", explain.Output);
 
-public class HaproxyKillTests(ITestOutputHelper output)
-{
-    /// <summary>Longest time the track script and VRRP need to act: check interval x fall, plus the master-down interval, plus slack.</summary>
-    private static TimeSpan SettleTime(LabTopology t) =>
-        TimeSpan.FromSeconds(t.Keepalived.CheckInterval * (t.Keepalived.Fall + 1)) + VrrpElection.MasterDownInterval(t, 1) + TimeSpan.FromSeconds(3);
-
-    [Fact]
-    public async Task With_the_runbooks_settings_the_vip_stays_on_a_holder_whose_haproxy_died()
-    {
-        await using var lab = await TestLab.CreateAsync("hapseed");
-        await lab.UpAsync(output);
-        var holder = (await lab.Runtime.StatusAsync(CancellationToken.None)).VipHolder!;
-        var predicted = VrrpElection.After(lab.Topology, holder, new Dictionary<string, NodeCondition> { [holder] = new(HaproxyUp: false) });
-        TestLab.Log(output, $"prediction: {predicted.Reason}");
-        Assert.Equal(holder, predicted.Holder);      // the runbook's nopreempt keeps it there...
-        Assert.False(predicted.LoadBalancerAnswers); // ...where nothing listens any more
-
-        await lab.Runtime.KillAsync(holder, LabRole.Haproxy, CancellationToken.None);
-        await Task.Delay(SettleTime(lab.Topology));
-
-        Assert.Equal(predicted.Holder, await lab.Runtime.VipHolderAsync(CancellationToken.None));
-        Assert.Equal(predicted.LoadBalancerAnswers, await lab.VipAnswersAsync());
+        var chaos = await ChaosCli.RunAsync(output, ["chaos", "run", "node-kill-vip-holder", "--lab", shared.Name, "--out", shared.RunsDir]);
+        Assert.True(chaos.ExitCode == 0, chaos.Output);
+        Assert.Equal(holder, chaos.Result.GetProperty("vipHolder").GetProperty("initial").GetString());
+        Assert.Equal(holder, chaos.Result.GetProperty("faults")[0].GetProperty("node").GetString());
+        Assert.Equal(8443, chaos.Result.GetProperty("lab").GetProperty("loadBalancerPort").GetInt32());
     }
 
     [Fact]
-    public async Task Without_nopreempt_the_vip_moves_to_the_highest_backup_and_the_load_balancer_answers()
+    public async Task A_topology_file_that_is_not_the_labs_is_refused_naming_the_difference()
     {
-        // Same lab, settings that let a backup preempt; m03 lower so the winner is determined.
-        await using var lab = await TestLab.CreateAsync("happre", t => t with
-        {
-            Keepalived = t.Keepalived with { Nopreempt = false },
-            Nodes = [t.Nodes[0], t.Nodes[1], t.Nodes[2] with { Priority = 90 }],
-        });
-        await lab.UpAsync(output);
-        var holder = (await lab.Runtime.StatusAsync(CancellationToken.None)).VipHolder!;
-        var predicted = VrrpElection.After(lab.Topology, holder, new Dictionary<string, NodeCondition> { [holder] = new(HaproxyUp: false) });
+        await shared.RestoreAsync(output);
+        var file = ChaosCli.WriteTopology(shared.Topology with { LoadBalancer = new LoadBalancerSettings { Port = 9443 } }, Path.Combine(shared.RunsDir, "wrong"));
+        var run = await ChaosCli.RunAsync(output, ["chaos", "run", "node-kill-vip-holder", "--topology", file, "--out", shared.RunsDir]);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("loadBalancer.port: 8443 (given: 9443)", run.Output);
+        Assert.True((await shared.Running.SnapshotAsync()).Healthy); // refused before anything was injected
+    }
+
+    [Fact]
+    public async Task Without_nopreempt_a_dead_haproxy_moves_the_vip_to_the_highest_backup_and_the_load_balancer_answers()
+    {
+        await shared.MakeHolderAsync("c1", output);
+        var predicted = VrrpElection.After(shared.Topology, "c1", new Dictionary<string, NodeCondition> { ["c1"] = new(HaproxyUp: false) });
         TestLab.Log(output, $"prediction: {predicted.Reason}");
-        Assert.NotEqual(holder, predicted.Holder);
+        Assert.Equal("c2", predicted.Holder);
         Assert.True(predicted.LoadBalancerAnswers);
 
-        await lab.Runtime.KillAsync(holder, LabRole.Haproxy, CancellationToken.None);
-        var moved = await TestLab.WaitForAsync(async () => await lab.Runtime.VipHolderAsync(CancellationToken.None) == predicted.Holder, SettleTime(lab.Topology) * 2);
+        await shared.Lab.Runtime.KillAsync("c1", LabRole.Haproxy, CancellationToken.None);
+        var settle = TimeSpan.FromSeconds(shared.Topology.Keepalived.CheckInterval * (shared.Topology.Keepalived.Fall + 1)) + VrrpElection.MasterDownInterval(shared.Topology, 1) + TimeSpan.FromSeconds(3);
+        var moved = await TestLab.WaitForAsync(async () => (await shared.Running.VipHolderAsync()).Holder == predicted.Holder, settle * 2);
         TestLab.Log(output, $"VIP moved to {predicted.Holder} after {moved?.TotalSeconds:0.0} s");
         Assert.NotNull(moved);
-        Assert.NotNull(await TestLab.WaitForAsync(lab.VipAnswersAsync, TimeSpan.FromSeconds(10)));
+        Assert.NotNull(await TestLab.WaitForAsync(shared.Lab.VipAnswersAsync, TimeSpan.FromSeconds(10)));
+        await shared.RestoreAsync(output);
     }
 }

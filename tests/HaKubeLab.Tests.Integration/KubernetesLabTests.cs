@@ -11,30 +11,6 @@ using Xunit.Sdk;
 
 namespace HaKubeLab.Tests.Integration;
 
-/// <summary>One full lab (three masters, kubeadm HA through the VIP) shared by the tests of <see cref="KubernetesLabTests"/>.</summary>
-public sealed class KubernetesLab : IAsyncLifetime
-{
-    public TestLab Lab { get; private set; } = null!;
-    public LabUpResult Up { get; private set; } = null!;
-    public LabImageSet Images { get; private set; } = null!;
-    public List<string> Log { get; } = [];
-
-    public async Task InitializeAsync()
-    {
-        Lab = await TestLab.CreateAsync("k8s");
-        Images = await TestLab.ImagesAsync(null!);
-        var progress = new Progress<LabProgress>(p => { if (p.Done) lock (Log) Log.Add($"{p.Action}: {(p.Failed ? "FAILED " + p.Detail : "ok")} {p.Elapsed.TotalSeconds:0.0} s"); });
-        Up = await LabLifecycle.UpAsync(Lab.Docker, Lab.Topology, Images, withKubernetes: true, progress, new LabRuntime.UpOptions(RemoveOnFailure: false));
-    }
-
-    public IKubernetes Client() => ClusterReadiness.Client(Up.Kubernetes!.KubeconfigPath);
-
-    public async Task<ExecResult> ShAsync(string node, string script) =>
-        await DockerExec.RunAsync(Lab.Docker, LabNames.Container(Lab.Topology.Name, node, LabRole.Node), ["bash", "-c", script], CancellationToken.None);
-
-    public async Task DisposeAsync() => await Lab.DisposeAsync();
-}
-
 /// <summary>Runs a class's tests in the order of their names: the last one breaks the shared lab on purpose.</summary>
 public sealed class ByNameOrderer : ITestCaseOrderer
 {
@@ -42,8 +18,9 @@ public sealed class ByNameOrderer : ITestCaseOrderer
         testCases.OrderBy(t => t.TestMethod.Method.Name, StringComparer.Ordinal);
 }
 
-[TestCaseOrderer("HaKubeLab.Tests.Integration.ByNameOrderer", "HaKubeLab.Tests.Integration")]
-public class KubernetesLabTests(KubernetesLab k8s, ITestOutputHelper output) : IClassFixture<KubernetesLab>
+/// <summary>The runbook's bootstrap on the shared seed Kubernetes lab. (Failover of the API through the VIP: <see cref="ChaosKubernetesTests"/>.)</summary>
+[Collection("k8s-seed")]
+public class KubernetesLabTests(SeedKubernetesLab k8s, ITestOutputHelper output)
 {
     private static readonly string[] ControlPlane = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
 
@@ -55,17 +32,20 @@ public class KubernetesLabTests(KubernetesLab k8s, ITestOutputHelper output) : I
         TestLab.Log(output, $"load-balancer tier {up.LoadBalancerTier.TotalSeconds:0.0} s, total {up.Total.TotalSeconds:0.0} s; {up.Kubernetes!.Readiness}");
         Assert.Contains(up.Kubernetes.Steps, s => s.Step.StartsWith("kubeadm init on m01", StringComparison.Ordinal));
         Assert.Equal(2, up.Kubernetes.Steps.Count(s => s.Step.StartsWith("kubeadm join", StringComparison.Ordinal)));
+        Assert.True(LabRecord.TryRead(k8s.Name) is { Kubernetes: true, KubernetesReadyAt: not null });
+        Assert.Equal(up.Kubernetes.KubeconfigPath, k8s.Running.KubeconfigPath);
         Assert.True(new FileInfo(up.Kubernetes.KubeconfigPath).UnixFileMode == (UnixFileMode.UserRead | UnixFileMode.UserWrite));
-        Assert.Contains($"server: https://{KubeadmConfigRenderer.ControlPlaneEndpoint(k8s.Lab.Topology)}", File.ReadAllText(up.Kubernetes.KubeconfigPath));
+        Assert.Contains($"server: https://{KubeadmConfigRenderer.ControlPlaneEndpoint(k8s.Topology)}", File.ReadAllText(up.Kubernetes.KubeconfigPath));
     }
 
     [Fact]
     public async Task T2_Every_master_runs_the_control_plane_as_static_pods_from_the_preloaded_images()
     {
-        foreach (var node in k8s.Lab.Topology.Nodes)
+        await k8s.RestoreAsync(output);
+        foreach (var node in k8s.Topology.Nodes)
         {
             // Through the node's own address: the point is that node's control plane.
-            var kubectl = $"kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://{node.Ip}:{k8s.Lab.Topology.Kubernetes.ApiServerPort}";
+            var kubectl = $"kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://{node.Ip}:{k8s.Topology.Kubernetes.ApiServerPort}";
             var pods = await k8s.ShAsync(node.Name, $"{kubectl} get pods -n kube-system -o json");
             Assert.True(pods.Succeeded, pods.Stderr);
             using var doc = JsonDocument.Parse(pods.Stdout);
@@ -89,10 +69,11 @@ public class KubernetesLabTests(KubernetesLab k8s, ITestOutputHelper output) : I
     [Fact]
     public async Task T3_The_api_through_the_vip_has_three_ready_masters_and_takes_writes()
     {
-        using var client = k8s.Client();
+        await k8s.RestoreAsync(output);
+        using var client = k8s.KubeClient();
         var report = await ClusterReadiness.CheckAsync(client, CancellationToken.None);
         TestLab.Log(output, report.ToString());
-        var masters = k8s.Lab.Topology.Nodes.Select(n => n.Name).ToList();
+        var masters = k8s.Topology.Nodes.Select(n => n.Name).ToList();
         Assert.Equal(masters, report.ReadyNodes);
         Assert.Equal(masters, report.ApiServers);
         Assert.Equal(masters, report.EtcdMembers);
@@ -105,8 +86,15 @@ public class KubernetesLabTests(KubernetesLab k8s, ITestOutputHelper output) : I
     [Fact]
     public async Task T4_A_pod_on_each_node_reaches_a_pod_on_another_node()
     {
-        using var client = k8s.Client();
-        var nodes = k8s.Lab.Topology.Nodes.Select(n => n.Name).ToList();
+        await k8s.RestoreAsync(output);
+        using var client = k8s.KubeClient();
+        var nodes = k8s.Topology.Nodes.Select(n => n.Name).ToList();
+        foreach (var node in nodes)
+        {
+            try { await client.CoreV1.DeleteNamespacedPodAsync($"net-{node}", "default", gracePeriodSeconds: 0); }
+            catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound) { }
+        }
+        await TestLab.WaitForAsync(async () => (await client.CoreV1.ListNamespacedPodAsync("default", labelSelector: "app=hakubelab-netcheck")).Items.Count == 0, TimeSpan.FromMinutes(1));
         foreach (var node in nodes)
             await client.CoreV1.CreateNamespacedPodAsync(NetPod(node, k8s.Images.Busybox), "default");
         var ips = new Dictionary<string, string>();
@@ -126,29 +114,6 @@ public class KubernetesLabTests(KubernetesLab k8s, ITestOutputHelper output) : I
             TestLab.Log(output, $"pod on {from} -> pod on {to} ({ips[to]}): {r.Stdout.Split('\n').LastOrDefault(l => l.Length > 0)}");
             Assert.Contains($"hello-from-net-{to}", r.Stdout);
         }
-    }
-
-    [Fact]
-    public async Task T9_Killing_the_vip_holders_node_the_api_answers_again_through_the_vip()
-    {
-        var holder = await k8s.Lab.Runtime.VipHolderAsync(CancellationToken.None);
-        Assert.NotNull(holder);
-        using var client = ClusterReadiness.Client(k8s.Up.Kubernetes!.KubeconfigPath, TimeSpan.FromSeconds(2));
-        await k8s.Lab.Runtime.KillAsync(holder, LabRole.Node, CancellationToken.None);
-        var fault = Stopwatch.StartNew();
-        string last = "";
-        var answered = await TestLab.WaitForAsync(async () =>
-        {
-            try
-            {
-                last = await ClusterReadiness.ReadyzAsync(client, CancellationToken.None);
-                return last == "ok" && await ClusterReadiness.WriteAsync(client, CancellationToken.None);
-            }
-            catch (Exception e) { last = e.GetBaseException().Message; return false; }
-        }, TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(200));
-        TestLab.Log(output, $"killed {holder}; API (readyz + write) through the VIP answered again after {answered?.TotalSeconds:0.0} s (now on {await k8s.Lab.Runtime.VipHolderAsync(CancellationToken.None)})");
-        Assert.True(answered is not null, $"API did not answer through the VIP: {last}");
-        Assert.NotEqual(holder, await k8s.Lab.Runtime.VipHolderAsync(CancellationToken.None));
     }
 
     private static V1Pod NetPod(string node, string image) => new()

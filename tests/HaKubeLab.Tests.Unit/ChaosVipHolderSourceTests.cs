@@ -1,4 +1,5 @@
 using HaKubeLab.Chaos.Probes;
+using HaKubeLab.Runtime;
 
 namespace HaKubeLab.Tests.Unit;
 
@@ -28,11 +29,11 @@ public class ChaosVipHolderSourceTests
     [Fact]
     public void Fib_trie_shows_a_local_address()
     {
-        Assert.True(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.190"));
-        Assert.True(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.191"));
-        Assert.False(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.19"));
-        Assert.False(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.255")); // broadcast, not local
-        Assert.False(VipHolderMonitor.FibTrieHasLocal(FibTrie, "192.168.100.0"));
+        Assert.True(VipHolderSource.FibTrieHasLocal(FibTrie, "192.168.100.190"));
+        Assert.True(VipHolderSource.FibTrieHasLocal(FibTrie, "192.168.100.191"));
+        Assert.False(VipHolderSource.FibTrieHasLocal(FibTrie, "192.168.100.19"));
+        Assert.False(VipHolderSource.FibTrieHasLocal(FibTrie, "192.168.100.255")); // broadcast, not local
+        Assert.False(VipHolderSource.FibTrieHasLocal(FibTrie, "192.168.100.0"));
     }
 
     [Fact]
@@ -43,20 +44,20 @@ public class ChaosVipHolderSourceTests
             192.168.100.190  0x1         0x2         02:42:C0:A8:64:BF     *        br-1
             192.168.100.192  0x1         0x0         00:00:00:00:00:00     *        br-1
             """;
-        Assert.Equal("02:42:c0:a8:64:bf", VipHolderMonitor.ArpMac(arp, "192.168.100.190"));
-        Assert.Null(VipHolderMonitor.ArpMac(arp, "192.168.100.192"));
-        Assert.Null(VipHolderMonitor.ArpMac(arp, "192.168.100.193"));
+        Assert.Equal("02:42:c0:a8:64:bf", VipHolderSource.ArpMac(arp, "192.168.100.190"));
+        Assert.Null(VipHolderSource.ArpMac(arp, "192.168.100.192"));
+        Assert.Null(VipHolderSource.ArpMac(arp, "192.168.100.193"));
     }
 
     [Fact]
     public void Keepalived_notify_lines_parse_with_nanoseconds_cut_to_ticks()
     {
-        var v = VipHolderMonitor.ParseVrrpLine("HAKUBELAB-VRRP time=2026-11-25T05:34:32.854246048Z type=INSTANCE name=VI_1 state=MASTER priority=111");
+        var v = VipHolderSource.ParseVrrpLine("HAKUBELAB-VRRP time=2026-11-25T05:34:32.854246048Z type=INSTANCE name=VI_1 state=MASTER priority=111");
         Assert.NotNull(v);
         Assert.Equal("MASTER", v.Value.State);
         Assert.Equal(111, v.Value.Priority);
         Assert.Equal(new DateTimeOffset(2026, 11, 25, 5, 34, 32, TimeSpan.Zero).AddTicks(8542460), v.Value.Wall);
-        Assert.Null(VipHolderMonitor.ParseVrrpLine("Wed Nov 25 05:34:48 2026: (VI_1) Entering FAULT STATE"));
+        Assert.Null(VipHolderSource.ParseVrrpLine("Wed Nov 25 05:34:48 2026: (VI_1) Entering FAULT STATE"));
     }
 
     [Fact]

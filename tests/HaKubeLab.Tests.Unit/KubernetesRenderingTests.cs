@@ -1,3 +1,4 @@
+using HaKubeLab.Runtime;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using HaKubeLab.Bootstrap;
@@ -22,7 +23,7 @@ public class KubernetesRenderingTests
     public void The_runbook_part_is_the_init_scripts_heredoc_with_its_variables_filled()
     {
         var expected = SeedHeredoc().Replace("${MASTER_VIP}", "192.168.100.190").Replace("${POD_SUBNET}", "172.18.0.0/16");
-        Assert.Equal(expected, KubeadmConfigRenderer.RenderRunbookPart(Seed, new KubernetesBuild("v1.20.0")));
+        Assert.Equal(expected, KubeadmConfigRenderer.RenderRunbookPart(Seed, new KubernetesBuild("v1.20.0", LabVersions.Etcd)));
     }
 
     [Fact]

@@ -11,12 +11,18 @@ namespace HaKubeLab.Chaos.Faults;
 /// recreates the sidecars of a node that was restarted (they still sit in its dead network namespace);
 /// <see cref="LabLifecycle.UpAsync"/> then skips the kubeadm steps that are done and writes the routes again.
 /// </summary>
-public sealed class LabRestorer(IDockerClient docker, LabTopology topology, bool kubernetes, Action<string> log)
+/// <remarks>It brings the lab back as its record says (topology and images): no image build, no topology file.</remarks>
+public sealed class LabRestorer(RunningLab lab, Action<string> log)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private LabImageSet? _images;
+    private readonly IDockerClient docker = lab.Docker;
+    private readonly LabTopology topology = lab.Topology;
+    private readonly LabImageSet _images = lab.Record.Images;
 
-    public bool Kubernetes { get; } = kubernetes;
+    /// <summary>The lab being restored.</summary>
+    public RunningLab Lab { get; } = lab;
+
+    public bool Kubernetes { get; } = lab.Kubernetes;
 
     /// <summary>Starts what is stopped, unpauses what is paused, recreates the sidecars of restarted nodes; returns once VIP:port answers.</summary>
     public async Task RestoreContainersAsync(CancellationToken ct)
@@ -24,7 +30,6 @@ public sealed class LabRestorer(IDockerClient docker, LabTopology topology, bool
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            _images ??= await LabImages.EnsureAsync(null, ct).ConfigureAwait(false);
             var took = await new LabRuntime(docker, topology).UpAsync(_images, Progress("restore"), new LabRuntime.UpOptions(RemoveOnFailure: false), ct).ConfigureAwait(false);
             log($"restore: containers back, {topology.Vip}:{topology.LoadBalancer.Port} answers ({took.TotalSeconds:0.0} s)");
         }
@@ -46,7 +51,7 @@ public sealed class LabRestorer(IDockerClient docker, LabTopology topology, bool
         try
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using (var client = ClusterReadiness.Client(LabPaths.KubeconfigPath(topology.Name), TimeSpan.FromSeconds(3)))
+            using (var client = ClusterReadiness.Client(Lab.Record.KubeconfigPath, TimeSpan.FromSeconds(3)))
             {
                 while (true)
                 {
@@ -60,7 +65,6 @@ public sealed class LabRestorer(IDockerClient docker, LabTopology topology, bool
                     await Task.Delay(1000, ct).ConfigureAwait(false);
                 }
             }
-            _images ??= await LabImages.EnsureAsync(null, ct).ConfigureAwait(false);
             await LabLifecycle.UpAsync(docker, topology, _images, withKubernetes: true, Progress("restore kubernetes"), new LabRuntime.UpOptions(RemoveOnFailure: false), ct).ConfigureAwait(false);
             log($"restore: Kubernetes ready through the VIP, pod routes written ({clock.Elapsed.TotalSeconds:0.0} s)");
         }

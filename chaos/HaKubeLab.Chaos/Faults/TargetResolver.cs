@@ -25,9 +25,8 @@ public sealed class TargetResolver(FaultContext context, VipHolderMonitor monito
             case TargetRole.VipHolder:
             {
                 var look = monitor.Current ?? throw new ChaosException("no VIP-holder look yet");
-                if (look.Holders.Length == 1) return (look.Holders[0], $"carries the VIP (interface, t={look.T:0.00} s)");
-                if (look.Holders.Length > 1 && look.Arp is { } arp && look.Holders.Contains(arp))
-                    return (arp, $"carries the VIP and the host's ARP entry points at it ({look.Label} carry it)");
+                if (look.Reading.Holder is { } holder)
+                    return (holder, look.Reading.DualMaster ? $"carries the VIP and the host's ARP entry points at it ({look.Label} carry it)" : $"carries the VIP (interface, t={look.T:0.00} s)");
                 throw new ChaosException(look.Holders.IsEmpty
                     ? "target vip-holder: no node carries the VIP right now"
                     : $"target vip-holder: {look.Label} all carry the VIP and the host's ARP entry names none of them");

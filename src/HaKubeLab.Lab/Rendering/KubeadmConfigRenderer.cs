@@ -1,11 +1,16 @@
 using HaKubeLab.Topology;
+using HaKubeLab.Runtime;
 
 namespace HaKubeLab.Rendering;
 
 /// <summary>What the lab's Kubernetes build provides, which the kubeadm configuration must name.</summary>
-/// <param name="KubernetesVersion">The version built (v1.20.2), rendered instead of the runbook's v1.20.0.</param>
-/// <param name="EtcdImageTag">The etcd image the lab has (Debian's 3.4.23).</param>
-public sealed record KubernetesBuild(string KubernetesVersion = "v1.20.2", string EtcdImageTag = "3.4.23");
+/// <param name="KubernetesVersion">The version built (<see cref="LabVersions.Kubernetes"/>), rendered instead of the runbook's v1.20.0.</param>
+/// <param name="EtcdImageTag">The etcd image the lab has (<see cref="LabVersions.Etcd"/>, Debian's).</param>
+public sealed record KubernetesBuild(string KubernetesVersion, string EtcdImageTag)
+{
+    /// <summary>What the lab's image build provides (scripts/images/versions.env).</summary>
+    public KubernetesBuild() : this(LabVersions.Kubernetes, LabVersions.Etcd) { }
+}
 
 /// <summary>
 /// Renders kubeadm-config.yaml. The runbook's ClusterConfiguration comes first, as the runbook writes

@@ -128,6 +128,7 @@ public static class ContainerSpecs
     private static Dictionary<string, string> Labels(LabTopology t, string role, string? node, string hash, Dictionary<string, string>? extra = null)
     {
         var labels = LabLabels.For(t.Name, role, node, hash);
+        labels[LabLabels.Record] = Path.Combine(LabPaths.LabDir(t.Name), LabRecord.FileName);
         foreach (var (k, v) in extra ?? []) labels[k] = v;
         return labels;
     }

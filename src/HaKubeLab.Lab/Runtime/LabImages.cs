@@ -3,9 +3,16 @@ using System.Diagnostics;
 namespace HaKubeLab.Runtime;
 
 /// <summary>The lab's locally built images, tagged by the hash of their inputs.</summary>
-/// <param name="KubernetesVersion">The Kubernetes version built into the node image (v1.20.2).</param>
+/// <param name="KubernetesVersion">The Kubernetes version built into the node image (<see cref="LabVersions.Kubernetes"/>).</param>
 /// <param name="Busybox">A static busybox preloaded in the nodes, for the lab's own pod checks.</param>
-public sealed record LabImageSet(string Base, string Haproxy, string Keepalived, string Node, string KubernetesVersion = "v1.20.2", string Busybox = "");
+/// <param name="ImageRepository">The repository the control-plane images in the node are tagged under (the kubeadm config's imageRepository).</param>
+/// <param name="EtcdVersion">The etcd image tag in the node (<see cref="LabVersions.Etcd"/>).</param>
+public sealed record LabImageSet(string Base, string Haproxy, string Keepalived, string Node, string KubernetesVersion, string Busybox, string ImageRepository, string EtcdVersion)
+{
+    /// <summary>What the kubeadm configuration must name for these images.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Rendering.KubernetesBuild Versions => new(KubernetesVersion, EtcdVersion);
+}
 
 /// <summary>Raised when an image build fails; names the failing step.</summary>
 public sealed class ImageBuildException(string message) : Exception(message);
@@ -16,7 +23,16 @@ public sealed class ImageBuildException(string message) : Exception(message);
 /// </summary>
 public static class LabImages
 {
-    public static async Task<LabImageSet> EnsureAsync(IProgress<string>? progress, CancellationToken cancellationToken)
+    /// <summary>The images with the runbook's (default) image repository.</summary>
+    public static Task<LabImageSet> EnsureAsync(IProgress<string>? progress, CancellationToken cancellationToken) =>
+        EnsureAsync(null, progress, cancellationToken);
+
+    /// <summary>
+    /// The images for <paramref name="imageRepository"/> (a topology's kubernetes.imageRepository; null: the default from
+    /// versions.env): the control-plane images are tagged under it, so the kubeadm config rendered for that topology
+    /// names images that exist in the node.
+    /// </summary>
+    public static async Task<LabImageSet> EnsureAsync(string? imageRepository, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var script = RepositoryLayout.Script("images/build.sh");
         var psi = new ProcessStartInfo("bash", [script, "all"])
@@ -25,6 +41,7 @@ public static class LabImages
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        psi.Environment["HAKUBELAB_IMAGE_REPOSITORY"] = imageRepository ?? LabVersions.ImageRepository;
         using var process = Process.Start(psi) ?? throw new ImageBuildException($"could not start {script}");
         var lastLines = new Queue<string>();
         var stderr = Task.Run(async () =>
@@ -61,6 +78,8 @@ public static class LabImages
         var tags = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1].Trim());
         string Tag(string name) => tags.TryGetValue(name, out var t) ? t : throw new ImageBuildException($"{script} printed no tag for '{name}'.");
-        return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), Tag("kubernetes"), Tag("busybox"));
+        string TagOr(string name, string fallback) => tags.TryGetValue(name, out var t) ? t : fallback;
+        return new LabImageSet(Tag("base"), Tag("haproxy"), Tag("keepalived"), Tag("node"), Tag("kubernetes"), Tag("busybox"),
+            TagOr("image_repository", imageRepository ?? LabVersions.ImageRepository), TagOr("etcd", LabVersions.Etcd));
     }
 }

@@ -8,6 +8,8 @@ public static class LabLabels
     public const string Node = "io.hakubelab.node";
     /// <summary>Hash of what the object was created from; <c>up</c> recreates an object whose hash differs.</summary>
     public const string ConfigHash = "io.hakubelab.config-hash";
+    /// <summary>On the lab's network: the path of the lab's record (<see cref="LabRecord"/>), so a lab is found whatever state folder made it.</summary>
+    public const string Record = "io.hakubelab.record";
 
     public static Dictionary<string, string> For(string lab, string role, string? node = null, string? configHash = null)
     {

@@ -21,7 +21,8 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
 
     /// <summary>Options for <see cref="UpAsync"/>.</summary>
     /// <param name="RemoveOnFailure">When the lab did not exist before, remove what was created if bring-up fails or is cancelled.</param>
-    public sealed record UpOptions(bool RemoveOnFailure = true, TimeSpan? VipDeadline = null);
+    /// <param name="Kubernetes">What the lab's record says about Kubernetes; null keeps what it says already (false for a new lab).</param>
+    public sealed record UpOptions(bool RemoveOnFailure = true, TimeSpan? VipDeadline = null, bool? Kubernetes = null);
 
     /// <summary>
     /// Brings the lab up and returns once a TCP connect to VIP:load-balancer-port succeeds. Idempotent:
@@ -37,6 +38,8 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         var actions = new LabActions(progress);
         try
         {
+            // The record first: whatever happens next, the lab's objects point at what they were made from.
+            WriteRecord(images, options.Kubernetes);
             var secrets = LoadOrCreateSecrets();
             var files = await actions.RunAsync("write runbook files", _ =>
             {
@@ -95,6 +98,19 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
             await DownAsync(Docker, Topology.Name, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>Writes (or rewrites) the lab's record: this topology and these images; Kubernetes as given or as recorded before.</summary>
+    public LabRecord WriteRecord(LabImageSet images, bool? kubernetes = null)
+    {
+        var previous = LabRecord.TryReadOrNull(Topology.Name);
+        var same = previous is not null && previous.Images == images && LabRecord.ToJson(previous with { KubernetesReadyAt = null, CreatedAt = default, UpdatedAt = default }) ==
+                   LabRecord.ToJson(LabRecord.For(Topology, images, kubernetes ?? previous.Kubernetes) with { CreatedAt = default, UpdatedAt = default, WrittenBy = previous.WrittenBy });
+        return (LabRecord.For(Topology, images, kubernetes ?? previous?.Kubernetes ?? false) with
+        {
+            CreatedAt = previous?.CreatedAt ?? DateTimeOffset.UtcNow,
+            KubernetesReadyAt = same ? previous!.KubernetesReadyAt : null,
+        }).Write();
     }
 
     /// <summary>Renders and writes every node's runbook files into the lab's host folder; returns path -> text per node.</summary>
@@ -221,77 +237,31 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
     /// <summary>Every container of this lab.</summary>
     public Task<IList<ContainerListResponse>> ListAsync(CancellationToken ct) => ListContainersAsync(Docker, Topology.Name, ct);
 
-    private static Task<IList<ContainerListResponse>> ListContainersAsync(IDockerClient docker, string? lab, CancellationToken ct) =>
-        docker.Containers.ListContainersAsync(new ContainersListParameters
-        {
-            All = true,
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [lab is null ? LabLabels.Lab : $"{LabLabels.Lab}={lab}"] = true } },
-        }, ct);
+    private static Task<IList<ContainerListResponse>> ListContainersAsync(IDockerClient docker, string lab, CancellationToken ct) =>
+        RunningLab.ListContainersAsync(docker, lab, ct);
 
-    /// <summary>The node whose interface carries the VIP, read from each node's interfaces; null when none does.</summary>
-    public async Task<string?> VipHolderAsync(CancellationToken ct)
-    {
-        var holders = await VipHoldersAsync(Docker, Topology.Name, Topology.Nodes.Select(n => n.Name), Topology.Vip.ToString(), Topology.Keepalived.Interface, ct).ConfigureAwait(false);
-        return holders.FirstOrDefault();
-    }
+    /// <summary>The node that holds the VIP (the one VIP-holder source: interfaces, ARP to break ties); null when none or undecided.</summary>
+    public async Task<string?> VipHolderAsync(CancellationToken ct) =>
+        (await new VipHolderSource(Docker, Topology).ReadAsync(ct).ConfigureAwait(false)).Holder;
 
-    private static async Task<List<string>> VipHoldersAsync(IDockerClient docker, string lab, IEnumerable<string> nodes, string vip, string iface, CancellationToken ct)
-    {
-        var holders = new List<string>();
-        foreach (var node in nodes)
-        {
-            try
-            {
-                var r = await DockerExec.RunAsync(docker, LabNames.Container(lab, node, LabRole.Node), ["ip", "-4", "-o", "addr", "show", "dev", iface], ct).ConfigureAwait(false);
-                if (r.Succeeded && r.Stdout.Contains($" {vip}/", StringComparison.Ordinal)) holders.Add(node);
-            }
-            catch (DockerApiException) { /* stopped, paused or missing: cannot hold a reachable VIP */ }
-        }
-        return holders;
-    }
-
-    /// <summary>The lab as Docker sees it now.</summary>
+    /// <summary>The lab as Docker sees it now (through its record: <see cref="RunningLab"/>).</summary>
     public Task<LabStatus> StatusAsync(CancellationToken ct) => StatusAsync(Docker, Topology.Name, ct);
 
-    /// <summary>Status of lab <paramref name="lab"/> from Docker alone (labels), without its topology file.</summary>
+    /// <summary>
+    /// Status of lab <paramref name="lab"/>, opened by name from its record. A lab that does not exist gives a status whose
+    /// <see cref="LabStatus.Exists"/> is false; a lab without a (readable) record throws <see cref="LabRecordException"/>.
+    /// </summary>
     public static async Task<LabStatus> StatusAsync(IDockerClient docker, string lab, CancellationToken ct)
     {
-        var containers = await ListContainersAsync(docker, lab, ct).ConfigureAwait(false);
-        var networks = await docker.Networks.ListNetworksAsync(new NetworksListParameters
+        try
         {
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{LabLabels.Lab}={lab}"] = true } },
-        }, ct).ConfigureAwait(false);
-        var net = networks.FirstOrDefault();
-        var vip = net?.Labels.Label("io.hakubelab.vip");
-        var port = int.TryParse(net?.Labels.Label("io.hakubelab.lb-port"), out var p) ? p : (int?)null;
-
-        string Name(ContainerListResponse c) => c.Names.FirstOrDefault()?.TrimStart('/') ?? c.ID[..12];
-        var byNode = containers.Where(c => c.Labels.ContainsKey(LabLabels.Node)).GroupBy(c => c.Labels[LabLabels.Node]).OrderBy(g => g.Key, StringComparer.Ordinal);
-        var holders = vip is null ? [] : await VipHoldersAsync(docker, lab, byNode.Select(g => g.Key), vip, "eth0", ct).ConfigureAwait(false);
-        var nodes = new List<NodeStatus>();
-        foreach (var group in byNode)
-        {
-            var node = group.FirstOrDefault(c => c.Labels[LabLabels.Role] == "node");
-            var sidecars = group.Where(c => c.Labels[LabLabels.Role] != "node")
-                .OrderBy(c => c.Labels[LabLabels.Role], StringComparer.Ordinal)
-                .Select(c => new PartStatus(c.Labels[LabLabels.Role], Name(c), c.State)).ToList();
-            nodes.Add(new NodeStatus(group.Key, node?.Labels.Label("io.hakubelab.ip") ?? "", node?.State ?? "missing", sidecars, holders.Contains(group.Key)));
+            await using var running = await RunningLab.OpenAsync(docker, lab, ct).ConfigureAwait(false);
+            return await running.StatusAsync(ct).ConfigureAwait(false);
         }
-        bool? answers = vip is not null && port is not null && IPAddress.TryParse(vip, out var vipAddress)
-            ? await TcpProbe.ConnectAsync(vipAddress, port.Value, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false)
-            : null;
-        var status = new LabStatus(lab, net?.Labels.Label("io.hakubelab.subnet"), vip, port, holders.Count == 1 ? holders[0] : null, answers, nodes);
-        if (!File.Exists(LabPaths.KubeconfigPath(lab))) return status;
-        // Kubernetes was bootstrapped: add each master's apiserver and etcd member, and the etcd leader.
-        // The apiserver port is on the network's labels, like the VIP, so status needs no topology file.
-        var apiPort = int.TryParse(net?.Labels.Label("io.hakubelab.apiserver-port"), out var a) ? a : 6443;
-        var health = await ControlPlaneHealth.CheckAsync(docker, lab, [.. nodes.Select(n => (n.Name, n.Ip, n.State == "running"))], apiPort, ct).ConfigureAwait(false);
-        return status with
+        catch (LabNotFoundException)
         {
-            Kubernetes = true,
-            EtcdLeader = health.EtcdLeader,
-            Nodes = [.. nodes.Zip(health.Nodes, (n, h) => n with { ApiServer = h.ApiServer, Etcd = h.Etcd })],
-        };
+            return new LabStatus(lab, null, null, null, null, null, []);
+        }
     }
 
     /// <summary>Removes every container, network and volume labelled with <paramref name="lab"/>, and the lab's host folder.</summary>

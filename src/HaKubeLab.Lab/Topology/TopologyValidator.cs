@@ -15,6 +15,10 @@ public static partial class TopologyValidator
     [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")]
     private static partial Regex DnsLabel();
 
+    // Docker's reference grammar for a repository (host[:port]/path), without tag or digest.
+    [GeneratedRegex(@"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")]
+    private static partial Regex ImageRepository();
+
     /// <summary>Every error in <paramref name="topology"/>; empty when it is valid.</summary>
     /// <param name="lineOf">Maps a field path to its line in the source file, when there is one.</param>
     public static IReadOnlyList<TopologyError> Validate(LabTopology topology, Func<string, int?>? lineOf = null, string? file = null)
@@ -96,6 +100,14 @@ public static partial class TopologyValidator
             Error("kubernetes.podSubnet", $"{kube.PodSubnet} overlaps the lab subnet {subnet}.", "use a pod range apart from the node network.");
         if (IpMath.Overlaps(kube.ServiceSubnet, subnet))
             Error("kubernetes.serviceSubnet", $"{kube.ServiceSubnet} overlaps the lab subnet {subnet}.", "use a service range apart from the node network.");
+        // The lab builds one Kubernetes line from Debian's source; it renders the patch release it built (the runbook's v1.20.0 becomes v1.20.2).
+        var minor = Runtime.LabVersions.KubernetesMinor;
+        if (!kube.Version.StartsWith(minor + ".", StringComparison.Ordinal) && kube.Version != minor)
+            Error("kubernetes.version", $"'{kube.Version}' cannot be provided: the lab builds Kubernetes {Runtime.LabVersions.Kubernetes} from Debian's source package and nothing else.",
+                $"use a {minor}.x version (the runbook's v1.20.0 is rendered as {Runtime.LabVersions.Kubernetes}), or leave it out.");
+        if (!ImageRepository().IsMatch(kube.ImageRepository))
+            Error("kubernetes.imageRepository", $"'{kube.ImageRepository}' is not an image repository name.",
+                $"use a name such as {Runtime.LabVersions.ImageRepository} (lower case, host/path, no tag); the lab tags its locally built images under it.");
         return errors;
     }
 
