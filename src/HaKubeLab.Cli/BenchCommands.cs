@@ -175,18 +175,19 @@ internal static class BenchCommands
         var kills = new List<KillFigure>();
         var cpu = new List<(double Cpu, double Wall, double? Steady)>();
         HaKubeLab.Chaos.Analysis.SecondsWindow? predicted = null;
+        await using var lab = await RunningLab.OpenAsync(docker, topology.Name, ct);
         for (var i = 1; i <= runs; i++)
         {
             // The previous run's restore brought the node back; the runner starts only from a healthy lab.
             var ready = Stopwatch.StartNew();
             while (true)
             {
-                try { await ChaosRunner.CheckLabAsync(docker, topology, ct); break; }
+                try { await ChaosRunner.CheckLabAsync(lab, null, ct); break; }
                 catch (LabNotReadyException) when (ready.Elapsed < TimeSpan.FromSeconds(120)) { await Task.Delay(1000, ct); }
             }
             log($"failover run {i}/{runs}: chaos scenario {scenario.Name} ...");
             var folder = ChaosRunner.DefaultRunFolder(scenario, topology.Name);
-            var outcome = await ChaosRunner.RunAsync(docker, new ChaosRunOptions(scenario, topology, folder), ct);
+            var outcome = await ChaosRunner.RunAsync(lab, new ChaosRunOptions(scenario, topology.Name, folder), ct);
             var r = outcome.Result;
             var fault = r.Faults.FirstOrDefault();
             var seconds = fault is not null && fault.Failover.TryGetValue(scenario.FailoverProbe, out var f) ? f.Seconds : null;

@@ -54,7 +54,7 @@ public class ComposeFileTests
         var topology = LabTopology.Default;
         foreach (var name in NodeNames)
         {
-            var spec = ContainerSpecs.Node(topology, topology.Node(name), new LabImageSet("b", "h", "k", "n"), new ContainerSpecs.NodeSecurity(false, ["SYS_RESOURCE"]));
+            var spec = ContainerSpecs.Node(topology, topology.Node(name), new LabImageSet("b", "h", "k", "n", "v1.20.2", "busybox", "repo", "3.4.23"), new ContainerSpecs.NodeSecurity(false, ["SYS_RESOURCE"]));
             var s = Service(name);
             Assert.Equal(spec.HostConfig.CapAdd, Strings(s["cap_add"]));
             Assert.Contains("SYS_RESOURCE", Strings(s["cap_drop"]).Select(c => c.Split(":-").Last().TrimEnd('}')));
@@ -79,7 +79,7 @@ public class ComposeFileTests
     public void Sidecars_live_in_their_nodes_network_namespace_as_the_runtime_makes_them()
     {
         var topology = LabTopology.Default;
-        var images = new LabImageSet("b", "h", "k", "n");
+        var images = new LabImageSet("b", "h", "k", "n", "v1.20.2", "busybox", "repo", "3.4.23");
         foreach (var name in NodeNames)
         {
             var haproxy = Service($"{name}-haproxy");
