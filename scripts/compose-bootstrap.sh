@@ -44,8 +44,8 @@ x() { local n=$1; shift; docker exec "$(c "$n")" bash -c "$*"; }   # run a comma
 
 # The runbook's files for m01: rendered next to the compose lab's env file, else rendered now.
 rendered=""
-for d in "$state/labs/$lab/compose/rendered" "$state/labs/$lab/plain/rendered"; do [ -f "$d/$first/root/init-master.sh" ] && rendered=$d; done
-[ -n "$rendered" ] || fail "no rendered init-master.sh for $first under $state/labs/$lab/{compose,plain}/rendered (scripts/compose-lab.sh env writes it)"
+for d in "$state/labs/$lab/compose/rendered" "${HAKUBELAB_RENDERED:-}"; do [ -f "$d/$first/root/init-master.sh" ] && rendered=$d; done
+[ -n "$rendered" ] || fail "no rendered init-master.sh for $first under $state/labs/$lab/compose/rendered or HAKUBELAB_RENDERED (scripts/compose-lab.sh env writes it)"
 pod_subnet=$(sed -n 's/^ *podSubnet: *//p' "$rendered/$first/root/kubeadm-config.yaml" | head -n 1)
 [ -n "$pod_subnet" ] || fail "no podSubnet in $rendered/$first/root/kubeadm-config.yaml"
 
@@ -129,4 +129,8 @@ for _ in $(seq 1 300); do
 done
 [ "$ready" -ge "${#nodes[@]}" ] || fail "only $ready of ${#nodes[@]} nodes Ready through https://$vip:$api_port after 5 min"
 done_phase
+# Record that Kubernetes runs (status then shows each apiserver and etcd), when the lab has a record to update.
+if [ -f "$state/labs/$lab/compose/topology.yaml" ] && command -v dotnet >/dev/null; then
+  "$root/hakubelab" compose-prepare -t "$state/labs/$lab/compose/topology.yaml" --out "$rendered" --kubernetes >/dev/null
+fi
 log "Kubernetes answers through https://$vip:$api_port; kubeconfig: $state/labs/$lab/kubeconfig"

@@ -10,8 +10,9 @@
 # Defaults are the runbook's: lab 'hakubelab', 192.168.100.0/24, VIP .190, m01-m03 at .191-.193, gateway .1.
 # Environment instead of flags: HAKUBELAB_LAB, HAKUBELAB_SUBNET. The env file and the rendered files
 # live in the lab's state folder (~/.local/state/hakubelab/labs/<lab>/compose), which `./hakubelab down` removes.
-# Rendering uses `./hakubelab render` (the runbook's templates live in the C# renderers; .NET SDK needed).
-# Someone without .NET can set HAKUBELAB_RENDERED to a folder rendered elsewhere (<node>/etc/{haproxy,keepalived}).
+# Rendering and the lab's record (lab.json, which status/kubeconfig/chaos read) come from `./hakubelab compose-prepare`
+# (the runbook's templates live in the C# renderers; .NET SDK needed). Without .NET, set HAKUBELAB_RENDERED to a folder
+# rendered elsewhere (<node>/etc/{haproxy,keepalived}, m01/root/...): images then come from scripts/images/build.sh alone.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 compose_file="$root/docker-compose.lab.yml"
@@ -57,17 +58,7 @@ host_caps() { # sets privileged and cap_drop (Docker names of capabilities the h
   [ ${#cap_drop[@]} -le 3 ] || fail "this host lacks ${#cap_drop[@]} capabilities (${cap_drop[*]}); docker-compose.lab.yml has 3 cap_drop slots: add HAKUBELAB_NODE_CAP_DROP_4.. there"
 }
 
-images() { # scripts/images/build.sh prints name=tag lines; tags are the hashes of their inputs
-  local out
-  out=$("$root/scripts/images/build.sh" all) || fail "scripts/images/build.sh all failed (see above)"
-  image_node=$(sed -n 's/^node=//p' <<<"$out"); image_haproxy=$(sed -n 's/^haproxy=//p' <<<"$out"); image_keepalived=$(sed -n 's/^keepalived=//p' <<<"$out")
-  [ -n "$image_node" ] && [ -n "$image_haproxy" ] && [ -n "$image_keepalived" ] || fail "scripts/images/build.sh printed no node/haproxy/keepalived tag"
-}
-
-render() { # the runbook's files for each node, by the CLI's renderers, into $rendered
-  rendered=${HAKUBELAB_RENDERED:-$dir/rendered}
-  if [ -n "${HAKUBELAB_RENDERED:-}" ]; then log "using files rendered in $rendered"; return; fi
-  command -v dotnet >/dev/null || fail "rendering needs the .NET SDK (./hakubelab render); without it set HAKUBELAB_RENDERED to a folder with <node>/etc/haproxy/haproxy.cfg and <node>/etc/keepalived/keepalived.conf"
+write_topology() {
   mkdir -p "$dir"
   cat > "$dir/topology.yaml" <<YAML
 name: $lab
@@ -78,12 +69,29 @@ nodes:
   - { name: m02, ip: $prefix.192 }
   - { name: m03, ip: $prefix.193 }
 YAML
-  "$root/hakubelab" render -t "$dir/topology.yaml" --out "$rendered" >/dev/null || fail "./hakubelab render -t $dir/topology.yaml failed" 2
+}
+
+images_and_files() { # sets image_* and rendered
+  local out
+  if [ -n "${HAKUBELAB_RENDERED:-}" ] || ! command -v dotnet >/dev/null; then
+    # Without .NET: images from the plain-shell build, files rendered elsewhere; no lab record (status/chaos need one).
+    rendered=${HAKUBELAB_RENDERED:-}
+    [ -n "$rendered" ] || fail "rendering the runbook's files needs the .NET SDK (./hakubelab compose-prepare); without it set HAKUBELAB_RENDERED to a folder with <node>/etc/haproxy/haproxy.cfg and <node>/etc/keepalived/keepalived.conf"
+    log "using files rendered in $rendered (no lab record: ./hakubelab status needs one; down works by label)"
+    out=$("$root/scripts/images/build.sh" all) || fail "scripts/images/build.sh all failed (see above)"
+  else
+    # The CLI checks the images (the same build.sh), renders with the lab's own secret, and writes the lab's record.
+    rendered=$dir/rendered
+    write_topology
+    out=$("$root/hakubelab" compose-prepare -t "$dir/topology.yaml" --out "$rendered") || fail "./hakubelab compose-prepare -t $dir/topology.yaml failed (see above)"
+  fi
+  image_node=$(sed -n 's/^node=//p' <<<"$out"); image_haproxy=$(sed -n 's/^haproxy=//p' <<<"$out"); image_keepalived=$(sed -n 's/^keepalived=//p' <<<"$out")
+  [ -n "$image_node" ] && [ -n "$image_haproxy" ] && [ -n "$image_keepalived" ] || fail "no node/haproxy/keepalived image tag was printed"
 }
 
 write_env() {
   "$root/scripts/ensure-host.sh" compose
-  host_caps; images; render
+  host_caps; images_and_files
   mkdir -p "$dir"
   local tmp="$env_file.tmp-$$"
   {
