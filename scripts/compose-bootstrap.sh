@@ -41,6 +41,7 @@ while read -r name ip; do nodes+=("$name"); ips+=("$ip"); done < <(
 first=${nodes[0]}
 c() { echo "$lab-$1"; }                       # node container name
 x() { local n=$1; shift; docker exec "$(c "$n")" bash -c "$*"; }   # run a command in a node, as over SSH
+xi() { local n=$1; shift; docker exec -i "$(c "$n")" bash -c "$*"; }  # the same, with this script's stdin (a file's text)
 
 # The runbook's files for m01: rendered next to the compose lab's env file, else rendered now.
 rendered=""
@@ -94,7 +95,7 @@ done
 [ ${#cidr[@]} -ge ${#nodes[@]} ] || fail "nodes without a podCIDR after 90 s (is the controller-manager running?)"
 for i in "${!nodes[@]}"; do
   n=${nodes[$i]}
-  x "$n" "mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-hakubelab-bridge.conflist" <<JSON
+  xi "$n" "mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-hakubelab-bridge.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "hakubelab",
