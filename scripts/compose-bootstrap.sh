@@ -79,8 +79,20 @@ for i in "${!nodes[@]}"; do
   else
     join=$(x "$first" 'kubeadm token create --print-join-command' | tail -n 1)
     key=$(x "$first" 'kubeadm init phase upload-certs --upload-certs --config /root/kubeadm-config.yaml 2>/dev/null | tail -n 1')
+    # kubelet 1.20 under load: a static pod admitted before cadvisor knows the disk's size is refused for good
+    # ("Failed to admit pod etcd-...: ephemeral-storage"), the new etcd member never starts and the 2-member etcd
+    # loses quorum. Seen on this machine at load 30; a kubelet restart admits it. Watch for it during the join.
+    ( for _ in $(seq 1 90); do
+        sleep 4
+        if x "$n" "journalctl -u kubelet --no-pager 2>/dev/null | grep -q 'Failed to admit pod etcd-'" 2>/dev/null; then
+          log "kubelet on $n refused its etcd pod at start (ephemeral-storage not yet known, a kubelet 1.20 race): restarting the kubelet"
+          x "$n" "systemctl restart kubelet"; exit 0
+        fi
+      done ) &
+    watcher=$!
     x "$n" "$join --control-plane --certificate-key $key --apiserver-advertise-address ${ips[$i]} --apiserver-bind-port $api_port --node-name $n --cri-socket /run/containerd/containerd.sock --ignore-preflight-errors=ImagePull && rm -rf /root/.kube && mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config" >&2 \
-      || fail "kubeadm join of $n failed; see: docker exec $(c "$n") journalctl -u kubelet -n 50"
+      || { kill "$watcher" 2>/dev/null; fail "kubeadm join of $n failed; see: docker exec $(c "$n") journalctl -u kubelet -n 50"; }
+    kill "$watcher" 2>/dev/null || true
   fi
   done_phase
 done

@@ -89,17 +89,31 @@ internal static class BenchCommands
             result.WarmImageCheckSeconds = Round(warm.Elapsed);
             Log($"warm image check {result.WarmImageCheckSeconds:0.00} s");
 
-            result.Up = await MeasureUpAsync(docker, topology, images, Log, ct);
-            result.Memory = await MemoryAsync(docker, topology, ct);
-            result.Status = await StatusLatencyAsync(docker, o.Lab, o.Runs * 10, ct);
-            result.Failover = await FailoverAsync(docker, topology, o.Runs, Log, ct);
+            // A bring-up that fails (on a loaded machine kubeadm joins can) is recorded and tried once more from scratch:
+            // the bench reports what happened, it does not stop at the first failure.
+            for (var attempt = 1; attempt <= 2 && result.Up is null; attempt++)
+            {
+                try { result.Up = await MeasureUpAsync(docker, topology, images, Log, ct); }
+                catch (Exception e) when (e is LabException or HaKubeLab.Bootstrap.BootstrapException or HaKubeLab.Bootstrap.SshConnectException)
+                {
+                    result.Errors.Add($"up attempt {attempt}: {FirstLine(e.Message)}");
+                    Log($"up attempt {attempt} failed: {FirstLine(e.Message)}");
+                    await LabRuntime.DownAsync(docker, o.Lab, ct);
+                }
+            }
+            if (result.Up is not null)
+            {
+                result.Memory = await Section(result, "memory", () => MemoryAsync(docker, topology, ct));
+                result.Status = await Section(result, "status", () => StatusLatencyAsync(docker, o.Lab, o.Runs * 10, ct));
+                result.Failover = await Section(result, "failover", () => FailoverAsync(docker, topology, o.Runs, Log, ct));
+            }
             await LabRuntime.DownAsync(docker, o.Lab, ct);
 
             if (!o.NoPlain)
             {
-                result.Plain = await PlainAsync(o, Log, ct);
-                if (result.Plain.ToVipSeconds is { } pv && pv > 0) result.RatioToVip = Math.Round(result.Up.ToVipSeconds / pv, 2);
-                if (result.Plain.ToApiSeconds is { } pa && pa > 0) result.RatioToApi = Math.Round(result.Up.ToApiSeconds / pa, 2);
+                result.Plain = await Section(result, "plain script", () => PlainAsync(o, Log, ct));
+                if (result.Up is not null && result.Plain?.ToVipSeconds is { } pv && pv > 0) result.RatioToVip = Math.Round(result.Up.ToVipSeconds / pv, 2);
+                if (result.Up is not null && result.Plain?.ToApiSeconds is { } pa && pa > 0) result.RatioToApi = Math.Round(result.Up.ToApiSeconds / pa, 2);
             }
         }
         finally
@@ -115,6 +129,20 @@ internal static class BenchCommands
     }
 
     private static string PlainLab(string lab) => lab + "-plain";
+
+    private static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
+
+    /// <summary>Runs one part of the bench; a failure is recorded in the result and the bench goes on.</summary>
+    private static async Task<T?> Section<T>(BenchResult result, string name, Func<Task<T>> body) where T : class
+    {
+        try { return await body(); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            result.Errors.Add($"{name}: {FirstLine(e.Message)}");
+            Console.Error.WriteLine($"[bench] {name} failed: {FirstLine(e.Message)}");
+            return null;
+        }
+    }
 
     private static async Task<UpFigures> MeasureUpAsync(IDockerClient docker, LabTopology topology, LabImageSet images, Action<string> log, CancellationToken ct)
     {
@@ -275,6 +303,7 @@ internal static class BenchCommands
             w.WriteLine($"{"memory of the running lab (total)",-44} {m.TotalMiB,9:0} MiB");
             foreach (var c in m.Containers) w.WriteLine($"  {c.Name,-42} {c.MiB,9:0} MiB");
         }
+        foreach (var e in r.Errors) w.WriteLine($"error: {e}");
         if (r.Status is { } st2)
             w.WriteLine($"{$"status latency (x{st2.Calls}) min/median/max",-44} {st2.MinMs:0} / {st2.MedianMs:0} / {st2.MaxMs:0} ms{(st2.CliProcessMs is { } c2 ? $"; as a CLI process {c2:0} ms" : "")}");
     }
@@ -433,4 +462,6 @@ internal sealed class BenchResult
     public FailoverFigures? Failover { get; set; }
     public MemoryFigures? Memory { get; set; }
     public LatencyFigures? Status { get; set; }
+    /// <summary>What failed during the bench (it goes on and reports the rest).</summary>
+    public List<string> Errors { get; } = [];
 }
