@@ -162,14 +162,33 @@ internal static class BenchCommands
 
     private static async Task<MemoryFigures> MemoryAsync(IDockerClient docker, LabTopology topology, CancellationToken ct)
     {
-        var runtime = new LabRuntime(docker, topology);
+        // `docker stats` as a user reads it (the engine's cgroup memory usage, page cache included).
+        var names = topology.Nodes.SelectMany(n => new[] { LabRole.Node, LabRole.Haproxy, LabRole.Keepalived }.Select(r => LabNames.Container(topology.Name, n.Name, r))).ToList();
+        var psi = new ProcessStartInfo("docker", ["stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", .. names]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["DOCKER_API_VERSION"] = "1.41";
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start docker stats");
+        var stdout = await p.StandardOutput.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct);
         var containers = new List<ContainerMemory>();
-        foreach (var node in topology.Nodes)
-            foreach (var role in new[] { LabRole.Node, LabRole.Haproxy, LabRole.Keepalived })
-                if (await runtime.MemoryBytesAsync(node.Name, role, ct) is { } bytes)
-                    containers.Add(new ContainerMemory(LabNames.Container(topology.Name, node.Name, role), Math.Round(bytes / 1048576.0, 1)));
+        foreach (var line in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = line.Split('\t');
+            if (parts.Length == 2 && ParseBytes(parts[1].Split('/')[0].Trim()) is { } bytes)
+                containers.Add(new ContainerMemory(parts[0], Math.Round(bytes / 1048576.0, 1)));
+        }
+        if (containers.Count == 0) throw new InvalidOperationException($"docker stats printed no memory figure for lab {topology.Name}");
         return new MemoryFigures(containers, Math.Round(containers.Sum(c => c.MiB), 1),
             "docker stats (cgroup memory usage, page cache included), taken right after up with Kubernetes");
+    }
+
+    /// <summary>docker stats' sizes: "1.07GiB", "512MiB", "800KiB", "12B" (also kB/MB/GB).</summary>
+    internal static double? ParseBytes(string text)
+    {
+        var units = new (string Suffix, double Factor)[] { ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3), ("B", 1) };
+        foreach (var (suffix, factor) in units)
+            if (text.EndsWith(suffix, StringComparison.Ordinal) && double.TryParse(text[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                return v * factor;
+        return null;
     }
 
     private static async Task<LatencyFigures> StatusLatencyAsync(IDockerClient docker, string lab, int calls, CancellationToken ct)
