@@ -68,8 +68,18 @@ ensure_inotify() {
   fi
 }
 
+# Compose: `docker compose` (v2 plugin) where a user has it, else Debian's docker-compose 1.29 (v1).
+# docker-compose.lab.yml works with both; Debian's docker.io ships no compose plugin.
+ensure_compose() {
+  docker compose version >/dev/null 2>&1 && return 0
+  command -v docker-compose >/dev/null 2>&1 && return 0
+  need_root_debian "docker-compose (or the docker compose plugin)" "docker-compose"
+  apt_install docker-compose
+}
+
 case "${1:-all}" in
   docker) ensure_docker; ensure_inotify ;;
+  compose) ensure_docker; ensure_compose ;;
   build-tools)
     ensure_pkg debootstrap debootstrap
     ensure_pkg rsync rsync
@@ -90,5 +100,5 @@ case "${1:-all}" in
     ensure_pkg debootstrap debootstrap
     ensure_pkg rsync rsync
     ;;
-  *) log "usage: $0 [docker|build-tools|kubernetes-tools|browser|all]"; exit 2 ;;
+  *) log "usage: $0 [docker|compose|build-tools|kubernetes-tools|browser|all]"; exit 2 ;;
 esac

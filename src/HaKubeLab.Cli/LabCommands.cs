@@ -20,7 +20,7 @@ internal static class LabCommands
         Description = "Lab name (default: the topology's name, 'hakubelab').",
     };
 
-    public static IEnumerable<Command> All() => [Up(), Status(), Down(), Render(), Kubeconfig(), .. LintCommands.All(), ChaosCommands.Chaos()];
+    public static IEnumerable<Command> All() => [Up(), Status(), Down(), Render(), Kubeconfig(), .. LintCommands.All(), ChaosCommands.Chaos(), BenchCommands.Bench(), ComposeCommands.Prepare()];
 
     private static readonly Option<RenderProfile?> ProfileOption = new("--profile")
     {
