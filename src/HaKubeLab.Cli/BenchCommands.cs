@@ -233,7 +233,7 @@ internal static class BenchCommands
         var scenario = ScenarioLoader.LoadFile(ScenarioCatalog.Resolve("node-kill-vip-holder"), [.. topology.Nodes.Select(n => n.Name)]);
         var kills = new List<KillFigure>();
         var cpu = new List<(double Cpu, double Wall, double? Steady)>();
-        HaKubeLab.Chaos.Analysis.SecondsWindow? predicted = null;
+        HaKubeLab.Topology.TimeWindow? predicted = null;
         await using var lab = await RunningLab.OpenAsync(docker, topology.Name, ct);
         for (var i = 1; i <= runs; i++)
         {
@@ -262,7 +262,7 @@ internal static class BenchCommands
             "the chaos runner's process (probes at 50 ms, VIP-holder monitor, fault calls) during the scenario runs");
         return new FailoverFigures(kills,
             measured.Count > 0 ? measured[0] : null, measured.Count > 0 ? Median(measured) : null, measured.Count > 0 ? measured[^1] : null,
-            predicted is null ? null : new Window(predicted.Min, predicted.Max), probeCpu);
+            predicted is not { } p ? null : new Window(p.MinSeconds, p.MaxSeconds), probeCpu);
     }
 
     private static async Task<PlainFigures> PlainAsync(BenchOptions o, Action<string> log, CancellationToken ct)
