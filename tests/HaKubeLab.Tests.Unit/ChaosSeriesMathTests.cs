@@ -81,6 +81,17 @@ public class ChaosSeriesMathTests
     }
 
     [Fact]
+    public void A_success_just_after_the_fault_time_before_the_outage_does_not_end_the_failover()
+    {
+        // Seen on a lab: the engine's 'die' of the killed node at 1.02 s, one attempt at 1.1 s still answered (the node's
+        // sidecars keep its network namespace until Docker removes the interface), then the outage until 3.0 s.
+        var pattern = new string('+', 12) + new string('-', 18) + "+++";
+        var m = SeriesMath.Failover(Series(pattern, 0.1), 1.02);
+        Assert.True(m.Interrupted);
+        Assert.Equal(3.0, m.FirstSuccess!.Value, 9);
+    }
+
+    [Fact]
     public void A_fault_the_probe_never_noticed_gives_one_interval_and_says_not_interrupted()
     {
         var m = SeriesMath.Failover(Series("++++++", 0.05), 0.11);

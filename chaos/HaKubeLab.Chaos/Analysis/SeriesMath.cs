@@ -102,18 +102,19 @@ public static class SeriesMath
         return result;
     }
 
-    /// <summary>Failover time: fault time to the first successful attempt that started at or after it.</summary>
+    /// <summary>Failover time: fault time to the first successful attempt after the fault interrupted the probe (or, when it never did, the first success after the fault).</summary>
     public static FailoverMeasurement Failover(IReadOnlyList<ProbeSample> samples, double faultTime)
     {
         ArgumentNullException.ThrowIfNull(samples);
-        var interrupted = false;
-        foreach (var s in samples)
-        {
-            if (s.T < faultTime) continue;
-            if (s.Ok) return new FailoverMeasurement(faultTime, s.T, interrupted);
-            interrupted = true;
-        }
-        return new FailoverMeasurement(faultTime, null, interrupted);
+        // The first success after the fault interrupted the probe. A success before the first failure says nothing:
+        // with the engine's fault time, an attempt can still reach the old holder while Docker tears its network
+        // down (the node's sidecars keep the namespace, and haproxy answers in it, for some milliseconds).
+        var after = samples.Where(s => s.T >= faultTime).ToList();
+        var firstFailure = after.FindIndex(s => !s.Ok);
+        if (firstFailure < 0)
+            return new FailoverMeasurement(faultTime, after.FirstOrDefault(s => s.Ok)?.T, false);
+        var back = after.Skip(firstFailure).FirstOrDefault(s => s.Ok);
+        return new FailoverMeasurement(faultTime, back?.T, true);
     }
 
     /// <summary>Seconds spent in outages within the window (open outages count to their last failed attempt).</summary>
