@@ -71,7 +71,7 @@ public static class ChaosRunner
         ArgumentNullException.ThrowIfNull(lab);
         if (expected is not null)
         {
-            var differences = TopologyDifferences(lab.Topology, TopologyValidator.EnsureValid(expected));
+            var differences = TopologyComparison.Differences(lab.Topology, TopologyValidator.EnsureValid(expected));
             if (differences.Count > 0)
                 throw new LabMismatchException($"Lab '{lab.Name}' was not brought up from this topology: {string.Join("; ", differences.Take(6))}{(differences.Count > 6 ? $" (and {differences.Count - 6} more)" : "")}. " +
                                                $"Leave out --topology (the lab's record in {lab.Record.RecordPath} says what it is), or bring the lab up again with that topology.");
@@ -88,41 +88,6 @@ public static class ChaosRunner
         if (problems.Count > 0)
             throw new LabNotReadyException($"Lab '{lab.Name}' is not healthy, so a scenario cannot start from it: {string.Join("; ", problems)}. Run ./hakubelab up{(lab.Name == LabTopology.Default.Name ? "" : $" --lab {lab.Name}")} (idempotent) to repair it.");
         return status;
-    }
-
-    /// <summary>Fields (as topology paths, e.g. "keepalived.advertInterval: 1 (given: 2)") where <paramref name="expected"/> differs from the lab's.</summary>
-    public static IReadOnlyList<string> TopologyDifferences(LabTopology lab, LabTopology expected)
-    {
-        ArgumentNullException.ThrowIfNull(lab);
-        ArgumentNullException.ThrowIfNull(expected);
-        static Dictionary<string, string> Flatten(LabTopology t)
-        {
-            var result = new Dictionary<string, string>(StringComparer.Ordinal);
-            void Walk(System.Text.Json.JsonElement e, string path)
-            {
-                switch (e.ValueKind)
-                {
-                    case System.Text.Json.JsonValueKind.Object:
-                        foreach (var p in e.EnumerateObject()) Walk(p.Value, path.Length == 0 ? p.Name : $"{path}.{p.Name}");
-                        break;
-                    case System.Text.Json.JsonValueKind.Array:
-                        var i = 0;
-                        foreach (var item in e.EnumerateArray()) Walk(item, $"{path}[{i++}]");
-                        break;
-                    default:
-                        result[path] = e.ToString();
-                        break;
-                }
-            }
-            using var doc = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(t, LabRecordJson.Options));
-            Walk(doc.RootElement, "");
-            return result;
-        }
-        var a = Flatten(lab);
-        var b = Flatten(expected);
-        return [.. a.Keys.Union(b.Keys).Order(StringComparer.Ordinal)
-            .Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k))
-            .Select(k => $"{k}: {a.GetValueOrDefault(k) ?? "(none)"} (given: {b.GetValueOrDefault(k) ?? "(none)"})")];
     }
 
     /// <summary>Opens lab <see cref="ChaosRunOptions.Lab"/> and runs the scenario against it.</summary>

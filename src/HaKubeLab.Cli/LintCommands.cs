@@ -129,7 +129,7 @@ internal static class LintCommands
                 {
                     // A running lab: its record says what it is; the one VIP-holder source says who holds the VIP now.
                     await using var running = await RunningLab.OpenAsync(labName, ct);
-                    if (parse.GetValue(topology) is not null && ChaosRunner.TopologyDifferences(running.Topology, lab) is { Count: > 0 } differences)
+                    if (parse.GetValue(topology) is not null && TopologyComparison.Differences(running.Topology, lab) is { Count: > 0 } differences)
                         throw new ArgumentException($"--topology does not describe lab '{labName}': {string.Join("; ", differences.Take(4))}. Leave --topology out to explain the lab as recorded.");
                     lab = running.Topology;
                     apiServers = running.Kubernetes && apiServers;

@@ -56,12 +56,12 @@ public class ComposeFileTests
         {
             var spec = ContainerSpecs.Node(topology, topology.Node(name), new LabImageSet("b", "h", "k", "n", "v1.20.2", "busybox", "repo", "3.4.23"), new ContainerSpecs.NodeSecurity(false, ["SYS_RESOURCE"]));
             var s = Service(name);
-            Assert.Equal(spec.HostConfig.CapAdd, Strings(s["cap_add"]));
+            Assert.Equal(spec.HostConfig!.CapAdd, Strings(s["cap_add"]));
             Assert.Contains("SYS_RESOURCE", Strings(s["cap_drop"]).Select(c => c.Split(":-").Last().TrimEnd('}')));
-            Assert.Equal(spec.HostConfig.SecurityOpt.Order(), Strings(s["security_opt"]).Order());
-            Assert.Equal(spec.HostConfig.DeviceCgroupRules, Strings(s["device_cgroup_rules"]));
-            Assert.Equal(spec.HostConfig.Devices.Select(d => $"{d.PathOnHost}:{d.PathInContainer}"), Strings(s["devices"]));
-            Assert.Equal(spec.HostConfig.Tmpfs.Keys.Order(), Strings(s["tmpfs"]).Order());
+            Assert.Equal(spec.HostConfig!.SecurityOpt!.Order(), Strings(s["security_opt"]).Order());
+            Assert.Equal(spec.HostConfig!.DeviceCgroupRules, Strings(s["device_cgroup_rules"]));
+            Assert.Equal(spec.HostConfig!.Devices!.Select(d => $"{d.PathOnHost}:{d.PathInContainer}"), Strings(s["devices"]));
+            Assert.Equal(spec.HostConfig!.Tmpfs!.Keys.Order(), Strings(s["tmpfs"]).Order());
             Assert.Contains(Strings(s["volumes"]), v => v == $"{name}-var:/var");
             Assert.Equal(spec.Env, Strings(s["environment"]));
             Assert.Equal("SIGRTMIN+3", Scalar(s["stop_signal"]));
@@ -87,7 +87,7 @@ public class ComposeFileTests
             Assert.Equal($"service:{name}", Scalar(haproxy["network_mode"]));
             Assert.Equal($"service:{name}", Scalar(keepalived["network_mode"]));
             Assert.Equal("always", Scalar(haproxy["restart"]));
-            Assert.Equal(ContainerSpecs.Keepalived(topology, topology.Node(name), images, "").HostConfig.CapAdd.Order(), Strings(keepalived["cap_add"]).Order());
+            Assert.Equal(ContainerSpecs.Keepalived(topology, topology.Node(name), images, "").HostConfig!.CapAdd!.Order(), Strings(keepalived["cap_add"]).Order());
             Assert.Contains(Strings(haproxy["volumes"]), v => v.EndsWith($"/{name}/etc/haproxy:/usr/local/etc/haproxy:ro", StringComparison.Ordinal));
             Assert.Contains(Strings(keepalived["volumes"]), v => v.EndsWith($"/{name}/etc/keepalived/keepalived.conf:/container/service/keepalived/assets/keepalived.conf:ro", StringComparison.Ordinal));
             Assert.Equal($"{LabLabelValue}-{name}-haproxy", Scalar(haproxy["container_name"]));

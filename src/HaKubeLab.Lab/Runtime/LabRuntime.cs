@@ -130,12 +130,14 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
     public LabRecord WriteRecord(LabImageSet images, bool? kubernetes = null)
     {
         var previous = LabRecord.TryReadOrNull(Topology.Name);
-        var same = previous is not null && previous.Images == images && LabRecord.ToJson(previous with { KubernetesReadyAt = null, CreatedAt = default, UpdatedAt = default }) ==
-                   LabRecord.ToJson(LabRecord.For(Topology, images, kubernetes ?? previous.Kubernetes) with { CreatedAt = default, UpdatedAt = default, WrittenBy = previous.WrittenBy });
-        return (LabRecord.For(Topology, images, kubernetes ?? previous?.Kubernetes ?? false) with
+        var withKubernetes = kubernetes ?? previous?.Kubernetes ?? false;
+        // Kubernetes counts as ready only while the lab is made from the same topology, images and choice.
+        var unchanged = previous is not null && previous.Images == images && previous.Kubernetes == withKubernetes
+                        && TopologyComparison.Differences(previous.Topology, Topology).Count == 0;
+        return (LabRecord.For(Topology, images, withKubernetes) with
         {
             CreatedAt = previous?.CreatedAt ?? DateTimeOffset.UtcNow,
-            KubernetesReadyAt = same ? previous!.KubernetesReadyAt : null,
+            KubernetesReadyAt = unchanged ? previous!.KubernetesReadyAt : null,
         }).Write();
     }
 
@@ -302,7 +304,10 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
 
     /// <summary>The node that holds the VIP (the one VIP-holder source: interfaces, ARP to break ties); null when none or undecided.</summary>
     public async Task<string?> VipHolderAsync(CancellationToken ct) =>
-        (await new VipHolderSource(Docker, Topology).ReadAsync(ct).ConfigureAwait(false)).Holder;
+        (await (_vipHolders ??= new VipHolderSource(Docker, Topology)).ReadAsync(ct).ConfigureAwait(false)).Holder;
+
+    // One source per runtime: it looks up the nodes' PIDs once and again only when a node changed, not on every poll.
+    private VipHolderSource? _vipHolders;
 
     /// <summary>The lab as Docker sees it now (through its record: <see cref="RunningLab"/>).</summary>
     public Task<LabStatus> StatusAsync(CancellationToken ct) => StatusAsync(Docker, Topology.Name, ct);
