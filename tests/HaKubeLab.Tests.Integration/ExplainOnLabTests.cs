@@ -5,7 +5,6 @@ using HaKubeLab.Failover;
 using HaKubeLab.Runtime;
 using HaKubeLab.Topology;
 using Xunit.Abstractions;
-using Xunit.Sdk;
 
 namespace HaKubeLab.Tests.Integration;
 
@@ -66,13 +65,6 @@ internal static class LabProbe
         foreach (var line in p.Story) TestLab.Log(output, "  " + line);
         return p;
     }
-}
-
-/// <summary>Runs a class's tests in the order of their names: each one leaves the shared lab as the next expects.</summary>
-public sealed class ExplainOrderer : ITestCaseOrderer
-{
-    public IEnumerable<TTestCase> OrderTestCases<TTestCase>(IEnumerable<TTestCase> testCases) where TTestCase : ITestCase =>
-        testCases.OrderBy(t => t.TestMethod.Method.Name, StringComparer.Ordinal);
 }
 
 /// <summary>explain's predictions on the shared load-balancer lab with the runbook's settings (no Kubernetes).</summary>
@@ -187,7 +179,7 @@ public class ExplainOnSeedKubernetesTests(SeedKubernetesLab k8s, ITestOutputHelp
 
 /// <summary>The recommended profile on a real cluster: the endpoint through haproxy, and a dead haproxy moves the VIP.</summary>
 [Collection("k8s-recommended")]
-[TestCaseOrderer("HaKubeLab.Tests.Integration.ExplainOrderer", "HaKubeLab.Tests.Integration")]
+[TestCaseOrderer("HaKubeLab.Tests.Integration.ByNameOrderer", "HaKubeLab.Tests.Integration")]
 public class ExplainOnRecommendedKubernetesTests(RecommendedKubernetesLab k8s, ITestOutputHelper output)
 {
     private TestLab Lab => k8s.Lab;

@@ -11,7 +11,7 @@ using Xunit.Sdk;
 
 namespace HaKubeLab.Tests.Integration;
 
-/// <summary>Runs a class's tests in the order of their names: the last one breaks the shared lab on purpose.</summary>
+/// <summary>Runs a class's tests in the order of their names (T1, T2, ...), for classes whose tests read best as a story.</summary>
 public sealed class ByNameOrderer : ITestCaseOrderer
 {
     public IEnumerable<TTestCase> OrderTestCases<TTestCase>(IEnumerable<TTestCase> testCases) where TTestCase : ITestCase =>
