@@ -40,6 +40,8 @@ public sealed record LabTopology
     public KeepalivedSettings Keepalived { get; init; } = new();
     public required ImmutableArray<NodeSpec> Nodes { get; init; }
     public KubernetesSettings Kubernetes { get; init; } = new();
+    /// <summary>Where etcd runs: on the masters (stacked, the runbook's choice) or on nodes of its own (external).</summary>
+    public EtcdSettings Etcd { get; init; } = new();
 
     /// <summary>The lab network's gateway (the host side of the bridge): the first address of the subnet.</summary>
     public IPAddress Gateway => IpMath.Offset(Subnet.BaseAddress, 1);
@@ -76,6 +78,7 @@ public sealed record LabTopology
             Subnet = subnet,
             Vip = Move(Vip),
             Nodes = [.. Nodes.Select(n => n with { Ip = Move(n.Ip) })],
+            Etcd = Etcd with { Nodes = [.. Etcd.Nodes.Select(n => n with { Ip = Move(n.Ip) })] },
         };
     }
 }
@@ -127,4 +130,34 @@ public sealed record KubernetesSettings
     public string Version { get; init; } = "v1.20.0";
     public string ImageRepository { get; init; } = "registry.cn-hangzhou.aliyuncs.com/google_containers";
     public string DnsDomain { get; init; } = "cluster.local";
+}
+
+/// <summary>The two HA topologies of Kubernetes' documentation (the runbook opens by contrasting them).</summary>
+public enum EtcdTopology
+{
+    /// <summary>An etcd member on every master, talking only to its own apiserver (the runbook's choice).</summary>
+    Stacked,
+
+    /// <summary>An etcd cluster on nodes of its own; every apiserver talks to all members.</summary>
+    External,
+}
+
+/// <summary>The topology key <c>etcd: { topology: stacked | external, nodes: [...] }</c>.</summary>
+public sealed record EtcdSettings
+{
+    public EtcdTopology Topology { get; init; } = EtcdTopology.Stacked;
+
+    /// <summary>The etcd nodes of the external topology (empty when stacked).</summary>
+    public ImmutableArray<EtcdNodeSpec> Nodes { get; init; } = [];
+
+    /// <summary>The external topology's default members: e01-e03 at .181-.183 of <paramref name="subnet"/>.</summary>
+    public static ImmutableArray<EtcdNodeSpec> DefaultNodes(IPNetwork subnet) =>
+        [.. Enumerable.Range(1, 3).Select(i => new EtcdNodeSpec { Name = $"e0{i}", Ip = IpMath.Offset(subnet.BaseAddress, (uint)(180 + i)) })];
+}
+
+/// <summary>One member of an external etcd cluster: a container of its own on the lab network.</summary>
+public sealed record EtcdNodeSpec
+{
+    public required string Name { get; init; }
+    public required IPAddress Ip { get; init; }
 }
