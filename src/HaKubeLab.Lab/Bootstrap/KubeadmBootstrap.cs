@@ -31,7 +31,9 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
     public IReadOnlyList<string> Deviations =>
     [
         $"kubernetesVersion: the runbook asks for {topology.Kubernetes.Version}; the lab built and renders {build.KubernetesVersion}.",
-        $"etcd: Debian's etcd {build.EtcdImageTag} (kubeadm 1.20 defaults to 3.4.13-0); named in ClusterConfiguration etcd.local.imageTag.",
+        topology.Etcd.Topology == EtcdTopology.External
+            ? $"etcd: external topology: {string.Join(", ", topology.Etcd.Nodes.Select(n => n.Name))} run Debian's etcd {build.EtcdImageTag} in containers of their own, with TLS from a CA HaKubeLab makes per lab; ClusterConfiguration etcd.external names them."
+            : $"etcd: Debian's etcd {build.EtcdImageTag} (kubeadm 1.20 defaults to 3.4.13-0); named in ClusterConfiguration etcd.local.imageTag.",
         topology.Profile == RenderProfile.Seed
             ? "cgroupDriver: the runbook's line sits in ClusterConfiguration, which kubeadm ignores (\"unknown field\"); the lab's KubeletConfiguration sets cgroupfs."
             : "profile recommended: controlPlaneEndpoint goes through haproxy (VIP:load-balancer port); haproxy checks /healthz over TLS; keepalived checks the API through the local haproxy.",
@@ -60,6 +62,8 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
             }).ConfigureAwait(false);
 
             var first = RunbookFiles.FirstMaster(topology);
+            if (topology.Etcd.Topology == EtcdTopology.External)
+                await Step(actions, $"etcd client certificates to {first.Name}", () => ExternalEtcdClientAsync(first, cancellationToken)).ConfigureAwait(false);
             await Step(actions, $"kubeadm init on {first.Name}", () => InitAsync(first, cancellationToken)).ConfigureAwait(false);
 
             var kubeconfig = Path.Combine(stateDir, "kubeconfig");
@@ -118,6 +122,27 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         var run = await shell.RunAsync($"cd /root && export MASTER_VIP={topology.Vip} POD_SUBNET={topology.Kubernetes.PodSubnet} && ./{InitScriptRenderer.FileName} 2>&1", ct).ConfigureAwait(false);
         if (!run.Succeeded)
             throw new BootstrapException($"kubeadm init on {first.Name} failed (exit {run.ExitCode}):{Environment.NewLine}{Tail(run.Stdout, 25)}{Environment.NewLine}{await KubeletTailAsync(shell, ct).ConfigureAwait(false)}");
+        return false;
+    }
+
+    /// <summary>
+    /// kubeadm's external-etcd guide: before init, the etcd CA and the apiserver's etcd client pair go to the first master at
+    /// the paths ClusterConfiguration etcd.external names; <c>kubeadm init --upload-certs</c> then carries them to the
+    /// joining masters. Proves the pair works: etcdctl from the master, with those files, asks every member for its health.
+    /// </summary>
+    private async Task<bool> ExternalEtcdClientAsync(NodeSpec first, CancellationToken ct)
+    {
+        var lab = topology.Name;
+        foreach (var path in new[] { EtcdPki.CaCertPath(lab), EtcdPki.ApiServerClientCertPath(lab), EtcdPki.ApiServerClientKeyPath(lab) })
+            if (!File.Exists(path))
+                throw new BootstrapException($"the external etcd's client files are missing ({path}): the lab's containers make them. Bring the lab up again: ./hakubelab up (idempotent).");
+        var shell = _shells[first.Name];
+        await shell.WriteFileAsync(ExternalEtcd.CaFile, File.ReadAllText(EtcdPki.CaCertPath(lab)), "0644", ct).ConfigureAwait(false);
+        await shell.WriteFileAsync(ExternalEtcd.CertFile, File.ReadAllText(EtcdPki.ApiServerClientCertPath(lab)), "0644", ct).ConfigureAwait(false);
+        await shell.WriteFileAsync(ExternalEtcd.KeyFile, File.ReadAllText(EtcdPki.ApiServerClientKeyPath(lab)), "0600", ct).ConfigureAwait(false);
+        var health = await shell.RunAsync($"etcdctl --endpoints={string.Join(",", ExternalEtcd.Endpoints(topology))} --cacert={ExternalEtcd.CaFile} --cert={ExternalEtcd.CertFile} --key={ExternalEtcd.KeyFile} --dial-timeout=3s endpoint health 2>&1", ct).ConfigureAwait(false);
+        if (!health.Succeeded)
+            throw new BootstrapException($"{first.Name} cannot reach the external etcd with the apiserver's client certificate (exit {health.ExitCode}):{Environment.NewLine}{Tail(health.Stdout, 10)}");
         return false;
     }
 
@@ -188,7 +213,7 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         while (true)
         {
             report = await ClusterReadiness.CheckAsync(client, ct).ConfigureAwait(false);
-            if (report.IsReady(masters)) return report;
+            if (report.IsReady(masters, stackedEtcd: topology.Etcd.Topology == EtcdTopology.Stacked)) return report;
             if (clock.Elapsed > ReadinessDeadline) break;
             await Task.Delay(2000, ct).ConfigureAwait(false);
         }

@@ -9,7 +9,9 @@ namespace HaKubeLab.Runtime;
 /// The external etcd cluster's TLS, made per lab the way kubeadm's "Set up a High Availability etcd cluster" guide lays
 /// it out: an etcd CA; per member a server and a peer certificate (the member's name and address, localhost) and a
 /// health-check client; one client certificate for the apiservers (CN kube-apiserver-etcd-client, O system:masters).
-/// Made with .NET's CertificateRequest (ECDSA P-256), kept in the lab's secrets folder until <c>down</c>.
+/// Made with .NET's CertificateRequest (ECDSA P-256), kept in the lab's secrets folder until <c>down</c>. Keys are SEC1
+/// ("EC PRIVATE KEY"), as kubeadm writes its own: kubeadm 1.20's download-certs on a joining master accepts no PKCS#8 EC
+/// key ("unknown data found in Secret entry").
 /// </summary>
 public static class EtcdPki
 {
@@ -41,7 +43,7 @@ public static class EtcdPki
             req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, true));
             req.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(req.PublicKey, false));
             using var ca = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddYears(10));
-            LabPaths.WriteAtomically(caKey, key.ExportPkcs8PrivateKeyPem() + "\n", Private);
+            LabPaths.WriteAtomically(caKey, key.ExportECPrivateKeyPem() + "\n", Private);
             LabPaths.WriteAtomically(caCert, ca.ExportCertificatePem() + "\n");
         }
         using var issuer = X509Certificate2.CreateFromPemFile(caCert, caKey);
@@ -91,7 +93,7 @@ public static class EtcdPki
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7f;
         using var cert = req.Create(issuer, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddYears(1), serial);
-        LabPaths.WriteAtomically(keyPath, key.ExportPkcs8PrivateKeyPem() + "\n", Private);
+        LabPaths.WriteAtomically(keyPath, key.ExportECPrivateKeyPem() + "\n", Private);
         LabPaths.WriteAtomically(certPath, cert.ExportCertificatePem() + "\n");
     }
 }
