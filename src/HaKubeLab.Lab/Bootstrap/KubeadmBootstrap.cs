@@ -187,9 +187,14 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var nodes = await client.CoreV1.ListNodeAsync(cancellationToken: ct).ConfigureAwait(false);
-            cidrs = nodes.Items.Where(n => !string.IsNullOrEmpty(n.Spec?.PodCIDR)).ToDictionary(n => n.Metadata.Name, n => n.Spec.PodCIDR);
-            if (topology.Nodes.All(n => cidrs.ContainsKey(n.Name))) break;
+            try
+            {
+                var nodes = await client.CoreV1.ListNodeAsync(cancellationToken: ct).ConfigureAwait(false);
+                cidrs = nodes.Items.Where(n => !string.IsNullOrEmpty(n.Spec?.PodCIDR)).ToDictionary(n => n.Metadata.Name, n => n.Spec.PodCIDR);
+                if (topology.Nodes.All(n => cidrs.ContainsKey(n.Name))) break;
+            }
+            // On a loaded machine the API right after the joins can miss the client's timeout: ask again until the deadline.
+            catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested)) { }
             if (clock.Elapsed > TimeSpan.FromSeconds(90))
                 throw new BootstrapException($"nodes without a podCIDR after 90 s: {string.Join(", ", topology.Nodes.Select(n => n.Name).Where(n => !cidrs.ContainsKey(n)))} (is kubernetes.podSubnet set, and the controller-manager running?)");
             await Task.Delay(1000, ct).ConfigureAwait(false);
