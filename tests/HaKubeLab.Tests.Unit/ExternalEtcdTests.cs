@@ -241,4 +241,13 @@ public class ExternalEtcdTests
         Assert.Equal(LintSeverity.Warning, warning.Severity);
         Assert.Contains("quorum is 2", warning.Problem);
     }
+
+    [Fact]
+    public void Etcd_kill_on_a_master_says_it_does_not_apply_to_external_etcd()
+    {
+        var e = Assert.Throws<ArgumentException>(() => HaKubeLab.Failover.FailoverModel.Predict(External, HaKubeLab.Failover.FaultKind.EtcdKill, "m01"));
+        Assert.Contains("does not apply", e.Message);
+        Assert.Contains("hakubelab-e01", e.Message);
+        HaKubeLab.Failover.FailoverModel.Predict(TopologyLoader.Parse(Lab), HaKubeLab.Failover.FaultKind.EtcdKill, "m01"); // stacked: predicted as before
+    }
 }

@@ -54,6 +54,7 @@ public static class FaultFactory
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(context);
         context.Topology.Node(node); // names the known nodes when it is not one
+        FailoverModel.EnsureApplies(context.Topology, kind); // etcd-kill on a master of an external-etcd lab: nothing to kill
         return kind switch
         {
             FaultKind.NodeKill => new NodeFault(context, node, kind, "docker kill -s SIGKILL (node container)"),
