@@ -23,6 +23,12 @@ internal static class ComposeCommands
             try
             {
                 var topology = parse.GetValue(LabCommands.TopologyOption) is { } file ? TopologyLoader.LoadFile(file.FullName) : LabTopology.Default;
+                if (topology.Etcd.Topology == EtcdTopology.External)
+                {
+                    // docker-compose.lab.yml has no etcd services: its masters would be configured for members nobody starts.
+                    Console.Error.WriteLine("etcd.topology: external is not supported by the compose lab (docker-compose.lab.yml has no etcd nodes). Fix: bring the lab up with './hakubelab up --topology FILE', or use 'etcd: { topology: stacked }'.");
+                    return 2;
+                }
                 var images = await LabImages.EnsureAsync(new Progress<string>(l => Console.Error.WriteLine(l)), ct);
                 using var docker = await DockerConnection.ConnectAsync(ct);
                 var runtime = new LabRuntime(docker, topology);
