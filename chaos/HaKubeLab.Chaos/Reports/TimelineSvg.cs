@@ -24,7 +24,7 @@ public static class TimelineSvg
         double X(double t) => Left + Math.Clamp(t / end, 0, 1) * PlotWidth;
         var probes = r.Probes.Where(p => p.Applicable).ToList();
         var top = 70.0;
-        var lanes = 2 + probes.Count;
+        var lanes = 2 + probes.Count + (r.Wire is null ? 0 : 1);
         var plotBottom = top + lanes * (LaneHeight + LaneGap);
         var failed = r.Expectations.Where(e => e.Status == ExpectationStatus.Failed).ToList();
         var faultLabels = r.Faults.Count * 14 + failed.Count * 14 + (failed.Any(e => e.PredictedToFail) ? 14 : 0);
@@ -56,6 +56,11 @@ public static class TimelineSvg
         Lane(svg, y, "host ARP for the VIP");
         Segments(svg, r.VipHolder.Samples.Select(s => (s.T, s.Arp ?? "none")).ToList(), end, y + 4, LaneHeight - 8, X, l => Colour(l), l => l);
         y += LaneHeight + LaneGap;
+        if (r.Wire is not null)
+        {
+            Wire.WireReport.SvgLane(svg, r, Left, PlotWidth, y, LaneHeight, X);
+            y += LaneHeight + LaneGap;
+        }
 
         foreach (var p in probes)
         {

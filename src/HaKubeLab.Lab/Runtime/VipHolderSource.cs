@@ -204,7 +204,7 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
     }
 
     /// <summary>Docker 20.10's MAC for a container address on a bridge: 02:42 followed by the IPv4 bytes.</summary>
-    private static string DockerMac(System.Net.IPAddress ip) =>
+    public static string DockerMac(System.Net.IPAddress ip) =>
         "02:42:" + string.Join(":", ip.GetAddressBytes().Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
 
     [GeneratedRegex(@"HAKUBELAB-VRRP time=(?<time>\S+) type=\S* name=\S* state=(?<state>\S+) priority=(?<prio>\S*)")]
