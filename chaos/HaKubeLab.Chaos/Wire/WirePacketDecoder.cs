@@ -12,9 +12,13 @@ public static class WirePacketDecoder
     public static WireEvent? Decode(byte[] frame, double t)
     {
         ArgumentNullException.ThrowIfNull(frame);
-        Packet packet;
-        try { packet = Packet.ParsePacket(LinkLayers.Ethernet, frame); }
-        catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or InvalidOperationException or NotImplementedException) { return null; }
+        // PacketDotNet parses lazily: a truncated or odd frame can throw at any property, not only in ParsePacket.
+        try { return Decode(Packet.ParsePacket(LinkLayers.Ethernet, frame), t); }
+        catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or InvalidOperationException or NotImplementedException or NullReferenceException) { return null; }
+    }
+
+    private static WireEvent? Decode(Packet packet, double t)
+    {
         if (packet.Extract<ArpPacket>() is { } arp)
         {
             var sender = arp.SenderProtocolAddress.ToString();

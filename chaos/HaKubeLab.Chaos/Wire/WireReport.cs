@@ -35,7 +35,7 @@ public static class WireReport
                       $"Clock: {w.ClockNote}.").AppendLine();
         if (r.Faults.Count > 0)
         {
-            md.AppendLine($"| fault | node | runner failover ({failoverProbe}) | wire failover (first SYN-ACK through the VIP) | runner - wire | old master's last advert | new master's first advert | first gratuitous ARP | new masters | unanswered SYNs |");
+            md.AppendLine($"| fault | node | runner failover ({failoverProbe}) | wire failover (first SYN-ACK through the VIP) | runner - wire | old master's last advert | new master's first advert | first gratuitous ARP | new masters (contenders) | unanswered SYNs |");
             md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
             foreach (var f in r.Faults)
             {
@@ -45,7 +45,7 @@ public static class WireReport
                 md.AppendLine($"| {f.Kind} ({f.Id}) | {f.Node} | {runner} | {(x.Seconds is { } ws ? $"{F(ws)} s" : "none")} | {F(DifferenceMs(f, x, failoverProbe), "0.0")} ms | " +
                               $"{(x.OldMaster is null ? "-" : $"{x.OldMaster} at {F(x.OldMasterLastAdvert)} s ({F(-x.LastAdvertBefore, "+0.000;-0.000")} s)")} | " +
                               $"{(x.NewMaster is null ? "-" : $"{x.NewMaster} at {F(x.NewMasterFirstAdvert)} s (+{F(x.NewMasterAfter)} s)")} | " +
-                              $"{(x.FirstGarp is null ? "-" : $"{x.FirstGarpNode} at {F(x.FirstGarp)} s (+{F(x.GarpAfter)} s)")} | {(x.NewMasters.Count == 0 ? "none" : string.Join(", ", x.NewMasters))} | {x.UnansweredSyns} |");
+                              $"{(x.FirstGarp is null ? "-" : $"{x.FirstGarpNode} at {F(x.FirstGarp)} s (+{F(x.GarpAfter)} s)")} | {(x.NewMasters.Count == 0 ? "none" : string.Join(", ", x.NewMasters))}{(x.Contenders.Count > x.NewMasters.Count ? $" ({string.Join(", ", x.Contenders)})" : "")} | {x.UnansweredSyns} |");
             }
             md.AppendLine();
             md.AppendLine("Wire failover = fault time (the engine's event) to the VIP's SYN-ACK answering the first SYN that was answered after the fault interrupted the VIP " +

@@ -26,7 +26,7 @@ public static class WireRun
             topology.Nodes.ToDictionary(n => VipHolderSource.DockerMac(n.Ip), n => n.Name));
     }
 
-    /// <summary>Analyses the capture and cross-checks each TCP probe; <paramref name="failoverProbe"/> gives the SYN timeout of the takeover figure.</summary>
+    /// <summary>Analyses the capture and cross-checks each TCP probe; <paramref name="synTimeout"/> is the failover probe's timeout (a SYN unanswered that long interrupts the VIP).</summary>
     public static WireAnalysis Analyse(WireCaptureData capture, LabTopology topology, IReadOnlyList<WireFaultInput> faults, IReadOnlyList<WireProbeInput> tcpProbes, double synTimeout)
     {
         ArgumentNullException.ThrowIfNull(capture);

@@ -36,7 +36,15 @@ public sealed record WireHandshake(double SynT, string Client, int ClientPort, i
 public sealed record WireMaster(string Node, string Ip, int Vrid, int Adverts, IReadOnlyList<int> Priorities, double AdvertIntervalSeconds, double? MeasuredIntervalSeconds, double First, double Last);
 
 /// <summary>A stretch of time in which one source advertised as master (adverts at priority &gt; 0 no further apart than 3 intervals).</summary>
-public sealed record WireAdvertSpell(string Node, string Ip, double From, double To, int Adverts, int Priority);
+/// <param name="From">Its first advert.</param>
+/// <param name="To">Its last advert at priority &gt; 0.</param>
+/// <param name="ResignedAt">A priority-0 advert that ended it (the master gave up: keepalived stopping), if one did.</param>
+/// <param name="Interval">The advert interval it declared, in seconds.</param>
+public sealed record WireAdvertSpell(string Node, string Ip, double From, double To, int Adverts, int Priority, double? ResignedAt = null, double Interval = 1)
+{
+    /// <summary>Until when the source counts as master: its resignation, else one interval after its last advert (its next one was due then).</summary>
+    public double MasterUntil => ResignedAt ?? To + Interval;
+}
 
 /// <summary>A gratuitous ARP (sender address = target address).</summary>
 public sealed record WireGarp(double T, string Node, string Ip, string Mac);
@@ -47,8 +55,8 @@ public sealed record DualMasterMoment(double From, double To, int Vrid, IReadOnl
 /// <summary>One fault as the wire saw it. All times are run time; the "...After" figures are seconds from the fault time.</summary>
 /// <param name="OldMaster">The node whose adverts were the last before the fault.</param>
 /// <param name="OldMasterLastAdvert">Its last advert (at or before the fault time, or after it while the fault still took effect).</param>
-/// <param name="NewMasters">Nodes that began advertising after the fault (more than one: a collision).</param>
-/// <param name="NewMaster">The one still advertising at the end of the fault's window.</param>
+/// <param name="NewMasters">Nodes that began advertising after the fault and kept at it for at least two advert rounds (more than one: two masters stayed).</param>
+/// <param name="NewMaster">The one whose adverts went on longest: the master after the takeover.</param>
 /// <param name="FirstSyn">The SYN whose SYN-ACK ends the failover (sent after the fault, after the first unanswered one).</param>
 /// <param name="FirstSynAck">That SYN-ACK: the first answer through the VIP.</param>
 /// <param name="Seconds">The wire failover figure: fault time to <paramref name="FirstSynAck"/>.</param>
@@ -70,6 +78,9 @@ public sealed record WireFailover(
     bool Interrupted,
     int UnansweredSyns)
 {
+    /// <summary>Every node that began advertising after the fault, also those that sent a single advert and yielded (a collision at the takeover).</summary>
+    public IReadOnlyList<string> Contenders { get; init; } = [];
+
     public double? NewMasterAfter => NewMasterFirstAdvert is { } t ? Math.Round(t - FaultTime, 4) : null;
     public double? GarpAfter => FirstGarp is { } t ? Math.Round(t - FaultTime, 4) : null;
     public double? LastAdvertBefore => OldMasterLastAdvert is { } t ? Math.Round(FaultTime - t, 4) : null;
@@ -125,13 +136,13 @@ public static class WireTimeline
         var events = capture.Events.OrderBy(e => e.T).ToList();
         var adverts = events.OfType<VrrpAdvert>().Where(a => a.Vrid == lab.Vrid).ToList();
         var live = adverts.Where(a => a.Priority > 0).ToList();
-        var spells = Spells(live, lab);
+        var spells = Spells(adverts, lab);
         var garps = events.OfType<ArpFrame>().Where(a => a.Gratuitous && a.SenderIp == lab.Vip)
             .Select(a => new WireGarp(a.T, MacNode(lab, a.SenderMac), a.SenderIp, a.SenderMac)).ToList();
         var handshakes = Handshakes(events.OfType<TcpSegment>(), lab.Vip);
         var onPort = handshakes.Where(h => h.ServerPort == lab.Port).ToList();
         return new WireResult(true, null, capture.Interface, capture.Filter, capture.ClockNote, capture.Received == 0 ? events.Count : capture.Received, capture.Dropped,
-            Sources(adverts, lab), spells, garps, DualMasters(live, lab),
+            Sources(adverts, lab), spells, garps, DualMasters(spells, lab.Vrid),
             [.. faults.Select(f => Failover(f, live, spells, garps, onPort, lab, synTimeout))],
             handshakes.Count, handshakes.Count(h => h.SynAckT is null || h.SynAckT - h.SynT > synTimeout));
     }
@@ -154,56 +165,59 @@ public static class WireTimeline
         }).OrderBy(m => m.First)];
     }
 
-    /// <summary>Master spells: a source's adverts at priority &gt; 0, split where it fell silent for more than 3 intervals.</summary>
-    public static IReadOnlyList<WireAdvertSpell> Spells(IReadOnlyList<VrrpAdvert> live, WireLab lab)
+    /// <summary>Master spells: a source's adverts at priority &gt; 0, split where it fell silent for more than 3 intervals or resigned (priority 0).</summary>
+    public static IReadOnlyList<WireAdvertSpell> Spells(IReadOnlyList<VrrpAdvert> adverts, WireLab lab)
     {
-        ArgumentNullException.ThrowIfNull(live);
+        ArgumentNullException.ThrowIfNull(adverts);
         ArgumentNullException.ThrowIfNull(lab);
         var result = new List<WireAdvertSpell>();
-        foreach (var g in live.Where(a => a.Priority > 0).GroupBy(a => a.Source))
+        foreach (var g in adverts.Where(a => a.Vrid == lab.Vrid).GroupBy(a => a.Source))
         {
-            var list = g.OrderBy(a => a.T).ToList();
-            var start = 0;
-            for (var i = 1; i <= list.Count; i++)
+            WireAdvertSpell? open = null;
+            foreach (var a in g.OrderBy(a => a.T))
             {
-                if (i < list.Count && list[i].T - list[i - 1].T <= 3 * Math.Max(list[i - 1].AdvertIntervalSeconds, 0.01)) continue;
-                result.Add(new WireAdvertSpell(lab.NodeOf(g.Key), g.Key, list[start].T, list[i - 1].T, i - start, list[i - 1].Priority));
-                start = i;
+                var interval = Math.Max(a.AdvertIntervalSeconds, 0.01);
+                if (open is not null && (a.Priority == 0 || a.T - open.To > 3 * interval))
+                {
+                    result.Add(a.Priority == 0 ? open with { ResignedAt = a.T } : open);
+                    open = null;
+                }
+                if (a.Priority == 0) continue;
+                open = open is null ? new WireAdvertSpell(lab.NodeOf(g.Key), g.Key, a.T, a.T, 1, a.Priority, null, interval)
+                    : open with { To = a.T, Adverts = open.Adverts + 1, Priority = a.Priority, Interval = interval };
             }
+            if (open is not null) result.Add(open);
         }
         return [.. result.OrderBy(s => s.From)];
     }
 
     /// <summary>
-    /// Dual-master moments: adverts for the same VRID at priority &gt; 0 from two sources within one advert interval of each other
-    /// (the larger of the two declared intervals); overlapping pairs merge into one moment.
+    /// Dual-master moments: two sources advertising for the VRID at priority &gt; 0 within one advert interval of each other, that is two
+    /// master spells that overlap when each counts until its next advert was due (or until it resigned with priority 0). A moment runs from
+    /// the later spell's first advert to the last moment both evidently advertised; overlapping pairs merge into one moment.
     /// </summary>
-    public static IReadOnlyList<DualMasterMoment> DualMasters(IReadOnlyList<VrrpAdvert> adverts, WireLab lab)
+    public static IReadOnlyList<DualMasterMoment> DualMasters(IReadOnlyList<WireAdvertSpell> spells, int vrid = 0)
     {
-        ArgumentNullException.ThrowIfNull(adverts);
-        ArgumentNullException.ThrowIfNull(lab);
-        var result = new List<DualMasterMoment>();
-        foreach (var byVrid in adverts.Where(a => a.Priority > 0).GroupBy(a => a.Vrid))
-        {
-            var list = byVrid.OrderBy(a => a.T).ToList();
-            var pairs = new List<(double From, double To, string A, string B)>();
-            for (var i = 0; i < list.Count; i++)
-                for (var j = i + 1; j < list.Count; j++)
-                {
-                    var window = Math.Max(list[i].AdvertIntervalSeconds, list[j].AdvertIntervalSeconds);
-                    if (list[j].T - list[i].T > window) break;
-                    if (list[j].Source != list[i].Source) pairs.Add((list[i].T, list[j].T, list[i].Source, list[j].Source));
-                }
-            foreach (var p in pairs.OrderBy(p => p.From))
+        ArgumentNullException.ThrowIfNull(spells);
+        var pairs = new List<(double From, double To, string A, string B)>();
+        for (var i = 0; i < spells.Count; i++)
+            for (var j = i + 1; j < spells.Count; j++)
             {
-                var window = list.Max(a => a.AdvertIntervalSeconds);
-                if (result.Count > 0 && result[^1].Vrid == byVrid.Key && p.From <= result[^1].To + window)
-                {
-                    var last = result[^1];
-                    result[^1] = last with { To = Math.Max(last.To, p.To), Nodes = [.. last.Nodes.Union([lab.NodeOf(p.A), lab.NodeOf(p.B)]).Order(StringComparer.Ordinal)] };
-                }
-                else result.Add(new DualMasterMoment(p.From, p.To, byVrid.Key, [.. new[] { lab.NodeOf(p.A), lab.NodeOf(p.B) }.Distinct().Order(StringComparer.Ordinal)]));
+                var (a, b) = (spells[i], spells[j]);
+                if (a.Ip == b.Ip) continue;
+                var from = Math.Max(a.From, b.From);
+                if (from >= Math.Min(a.MasterUntil, b.MasterUntil)) continue;
+                pairs.Add((from, Math.Max(from, Math.Min(a.To, b.To)), a.Node, b.Node));
             }
+        var result = new List<DualMasterMoment>();
+        foreach (var p in pairs.OrderBy(p => p.From))
+        {
+            if (result.Count > 0 && p.From <= result[^1].To)
+            {
+                var last = result[^1];
+                result[^1] = last with { To = Math.Max(last.To, p.To), Nodes = [.. last.Nodes.Union([p.A, p.B]).Order(StringComparer.Ordinal)] };
+            }
+            else result.Add(new DualMasterMoment(p.From, p.To, vrid, [.. new[] { p.A, p.B }.Distinct().Order(StringComparer.Ordinal)]));
         }
         return result;
     }
@@ -258,8 +272,9 @@ public static class WireTimeline
             : live.Where(a => a.Source == before.Source && a.T <= Math.Min(fault.Until, fault.FaultTime + 3 * before.AdvertIntervalSeconds)).Select(a => (double?)a.T).LastOrDefault();
         // New masters: spells that start after the fault (and inside its window) from sources that were not advertising at the fault time.
         var fresh = spells.Where(s => s.From > fault.FaultTime && s.From < fault.Until && s.Ip != oldSource).OrderBy(s => s.From).ToList();
-        var newMasters = fresh.Select(s => s.Node).Distinct().ToList();
         var lasting = fresh.OrderByDescending(s => s.To).FirstOrDefault();
+        // A contender that sent one advert and yielded to a higher one is a collision, not a new master.
+        var newMasters = fresh.Where(s => s.To - s.From >= 0.9 * s.Interval).Select(s => s.Node).Distinct().ToList();
         var garp = garps.FirstOrDefault(g => g.T >= fault.FaultTime && g.T < fault.Until);
 
         var after = handshakes.Where(h => h.SynT >= fault.FaultTime && h.SynT < fault.Until).OrderBy(h => h.SynT).ToList();
@@ -270,7 +285,8 @@ public static class WireTimeline
         return new WireFailover(fault.Id, fault.Node, fault.FaultTime, oldSource is null ? null : lab.NodeOf(oldSource), oldLast,
             newMasters, lasting?.Node, lasting is null ? null : fresh.Where(s => s.Node == lasting.Node).Min(s => s.From),
             garp?.T, garp?.Node, answer?.SynT, answer?.SynAckT,
-            answer?.SynAckT is { } sa ? Math.Round(sa - fault.FaultTime, 6) : null, firstUnanswered >= 0, unanswered);
+            answer?.SynAckT is { } sa ? Math.Round(sa - fault.FaultTime, 6) : null, firstUnanswered >= 0, unanswered)
+        { Contenders = [.. fresh.Select(s => s.Node).Distinct()] };
     }
 
     /// <summary>
