@@ -82,7 +82,8 @@ public static class TimelineSvg
             if (f.UndoneAt is { } u)
                 svg.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{F(X(u))}\" y1=\"{F(top - 4)}\" x2=\"{F(X(u))}\" y2=\"{F(labelY - 10)}\" stroke=\"#080\" stroke-width=\"2\" stroke-dasharray=\"5,3\"><title>{E($"{f.Kind} on {f.Node} undone at {u:0.000} s")}</title></line>");
             var predicted = f.PredictedFailover is { } w ? $"; predicted failover {w}" : $"; predicted: {f.Prediction.Summary}";
-            var measured = f.Failover.TryGetValue("vip_tcp", out var fo) && fo.Seconds is { } s ? $"; vip_tcp back after {s:0.00} s" : "";
+            var measured = (f.Failover.TryGetValue("vip_tcp", out var fo) && fo.Seconds is { } s ? $"; vip_tcp back after {s:0.000} s" : "")
+                + (r.Wire?.Faults.FirstOrDefault(w => w.FaultId == f.Id) is { Seconds: { } ws } ? $", on the wire {ws:0.000} s" : "");
             svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(X(f.FaultTime) + 3)}\" y=\"{F(labelY)}\" fill=\"#c00\">{E($"▲ {f.Kind} {f.Node} at {f.FaultTime:0.00} s{predicted}{measured}{(f.UndoneAt is { } uu ? $"; undone at {uu:0.00} s (green)" : "")}")}</text>");
             labelY += 14;
         }
@@ -109,7 +110,7 @@ public static class TimelineSvg
             svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(lx + 16)}\" y=\"{F(ly)}\">{E(label)}</text>");
             lx += 30 + label.Length * 7;
         }
-        svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(lx)}\" y=\"{F(ly)}\">▼ keepalived state change   red line: fault time   green dashed: undone</text>");
+        svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(lx)}\" y=\"{F(ly)}\">▼ keepalived state change   red line: fault time   green dashed: undone{(r.Wire is { Available: true } ? "   wire: | gratuitous ARP, ◆ first SYN-ACK" : "")}</text>");
         svg.AppendLine("</svg>");
         return svg.ToString();
     }

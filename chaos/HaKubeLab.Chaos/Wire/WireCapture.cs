@@ -65,8 +65,6 @@ public sealed class WireCapture : IDisposable
         if (!OperatingSystem.IsLinux()) return new WireCapture(null, clock, iface, filter, "packet capture needs the Linux host the lab's bridge is on");
         if (!Directory.Exists($"/sys/class/net/{iface}"))
             return new WireCapture(null, clock, iface, filter, $"the bridge {iface} is not visible here (a remote Docker engine, or another network namespace)");
-        if (!Environment.IsPrivilegedProcess)
-            return new WireCapture(null, clock, iface, filter, "no permission to capture: the runner is not root (run as root, or give the binary CAP_NET_RAW and CAP_NET_ADMIN)");
         LibPcapLiveDevice? device;
         try
         {
@@ -96,7 +94,8 @@ public sealed class WireCapture : IDisposable
         catch (Exception e) when (e is PcapException or InvalidOperationException or DllNotFoundException)
         {
             try { device.Close(); } catch (Exception) { /* it never opened */ }
-            return new WireCapture(null, clock, iface, filter, $"capture on {iface} could not start: {e.Message}");
+            return new WireCapture(null, clock, iface, filter, Environment.IsPrivilegedProcess ? $"capture on {iface} could not start: {e.Message}"
+                : $"no permission to capture on {iface}: the runner is not root (run it as root, or give it CAP_NET_RAW and CAP_NET_ADMIN): {e.Message}");
         }
         return capture;
     }
