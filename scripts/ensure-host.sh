@@ -31,6 +31,15 @@ ensure_pkg() { # ensure_pkg COMMAND PACKAGE
   apt_install "$2"
 }
 
+# libpcap for the chaos runner's packet capture on the lab's bridge (SharpPcap loads libpcap.so.0.8 / libpcap.so.1).
+# Without it a chaos run says so and measures with probes only.
+ensure_libpcap() {
+  if ldconfig -p 2>/dev/null | grep -qE 'libpcap\.so(\.0\.8|\.1)? '; then return 0; fi
+  [ -e /usr/lib/x86_64-linux-gnu/libpcap.so.0.8 ] || [ -e /usr/lib/aarch64-linux-gnu/libpcap.so.0.8 ] && return 0
+  need_root_debian "libpcap (packet capture for the chaos runner)" "libpcap0.8"
+  apt_install libpcap0.8
+}
+
 docker_answers() { timeout 10 docker version >/dev/null 2>&1; }
 
 ensure_docker() {
@@ -78,7 +87,8 @@ ensure_compose() {
 }
 
 case "${1:-all}" in
-  docker) ensure_docker; ensure_inotify ;;
+  docker) ensure_docker; ensure_inotify; ensure_libpcap ;;
+  capture) ensure_libpcap ;;
   compose) ensure_docker; ensure_compose ;;
   build-tools)
     ensure_pkg debootstrap debootstrap
@@ -97,8 +107,9 @@ case "${1:-all}" in
   all)
     ensure_docker
     ensure_inotify
+    ensure_libpcap
     ensure_pkg debootstrap debootstrap
     ensure_pkg rsync rsync
     ;;
-  *) log "usage: $0 [docker|compose|build-tools|kubernetes-tools|browser|all]"; exit 2 ;;
+  *) log "usage: $0 [docker|compose|build-tools|kubernetes-tools|browser|capture|all]"; exit 2 ;;
 esac

@@ -7,6 +7,7 @@ using HaKubeLab.Chaos.Probes;
 using HaKubeLab.Chaos.Reports;
 using HaKubeLab.Chaos.Scenarios;
 using HaKubeLab.Chaos.Telemetry;
+using HaKubeLab.Chaos.Wire;
 using HaKubeLab.Rendering;
 using HaKubeLab.Runtime;
 using HaKubeLab.Topology;
@@ -145,6 +146,7 @@ public static class ChaosRunner
         private readonly List<ProbeResult> _notApplicable = [];
         private VipHolderMonitor _monitor = null!;
         private EngineEventLog _engine = null!;
+        private WireCaptureData _wire = WireCaptureData.Missing("the capture did not start");
         private string? _error;
 
         private void Log(string line) => log($"[{clock.Now,7:0.00} s] {line}");
@@ -186,6 +188,9 @@ public static class ChaosRunner
             _monitor = new VipHolderMonitor(docker, topology, clock, scenario.Probes.IntervalOf(ProbeNames.VipHolder));
             await using var engine = new EngineEventLog(context.Restorer.Lab, clock.StartWall.AddSeconds(-1));
             _engine = engine;
+            // Packet-level truth beside the probes (or, where capture cannot run, a line saying why and probes only).
+            using var wire = await WireCapture.StartAsync(docker, topology, clock, ct).ConfigureAwait(false);
+            Log(wire.Reason is null ? $"wire: capturing on {wire.Interface} ({wire.Filter})" : $"wire: no capture, probes only: {wire.Reason}");
             using var probeStop = new CancellationTokenSource();
             var loopTasks = new List<Task>();
             var process = Process.GetCurrentProcess();
@@ -225,6 +230,7 @@ public static class ChaosRunner
                 await probeStop.CancelAsync().ConfigureAwait(false);
                 try { await Task.WhenAll(loopTasks).ConfigureAwait(false); } catch (Exception) { /* loops end on cancellation */ }
                 measuredUntil = clock.Now;
+                _wire = wire.Stop();
                 process.Refresh();
                 var cpuEnd = process.TotalProcessorTime;
                 cpu = new CpuResult(Math.Round((cpuEnd - cpuStart).TotalSeconds, 3), Math.Round(measuredUntil - wallStart, 3), Environment.ProcessorCount,
@@ -525,9 +531,10 @@ public static class ChaosRunner
 
         private RunResult Analyse(double measuredUntil, CpuResult cpu, RestoreResult? restore, bool interrupted)
         {
+            var wire = AnalyseWire(measuredUntil);
             var probes = _loops.Select(l =>
             {
-                var samples = l.Samples;
+                var samples = wire.SamplesOf(l.Probe.Name, l.Samples);
                 var outages = SeriesMath.Outages(samples);
                 return new ProbeResult(l.Probe.Name, l.Probe.Target, l.Interval.TotalMilliseconds, l.Timeout.TotalMilliseconds, true, null,
                     samples.Count, samples.Count(s => !s.Ok), Round(SeriesMath.Availability(samples)), outages, Math.Round(SeriesMath.OutageSeconds(outages), 4),
@@ -553,7 +560,7 @@ public static class ChaosRunner
                 var figures = new Dictionary<string, FailoverFigure>();
                 foreach (var l in _loops.Where(l => ProbeNames.ThroughVip.Contains(l.Probe.Name)))
                 {
-                    var samples = l.Samples;
+                    var samples = wire.SamplesOf(l.Probe.Name, l.Samples);
                     var m = SeriesMath.Failover(samples, f.FaultTime!.Value);
                     var outage = SeriesMath.Outages(samples).FirstOrDefault(o => o.Start >= f.InjectStarted && o.Start <= Math.Min(f.UndoneAt ?? measuredUntil, until));
                     figures[l.Probe.Name] = new FailoverFigure(m.Seconds is { } sec ? Math.Round(sec, 4) : null, m.Interrupted,
@@ -591,10 +598,26 @@ public static class ChaosRunner
                 Faults = faults,
                 Steps = [.. _steps],
                 Cpu = cpu,
+                Wire = wire.Result,
                 Restore = restore,
                 Interrupted = interrupted,
                 Error = _error,
             };
+        }
+
+        /// <summary>The wire timeline of the run and the TCP probes' samples cross-checked against it (see <see cref="WireRun"/>).</summary>
+        private WireAnalysis AnalyseWire(double measuredUntil)
+        {
+            var injected = _faults.Where(f => f.FaultTime is not null).ToList();
+            var faults = injected.Select((f, i) => new WireFaultInput(f.Step.Id, f.Fault.Node, f.FaultTime!.Value, i + 1 < injected.Count ? injected[i + 1].InjectStarted : measuredUntil)).ToList();
+            var tcp = _loops.Where(l => l.Probe is TcpConnectProbe).Select(l => new WireProbeInput(l.Probe.Name,
+                l.Probe.Name == ProbeNames.VipApiTcp ? topology.Kubernetes.ApiServerPort : topology.LoadBalancer.Port, l.Timeout.TotalSeconds, l.Samples)).ToList();
+            var synTimeout = _loops.FirstOrDefault(l => l.Probe.Name == ProbeNames.VipTcp)?.Timeout.TotalSeconds ?? 0.25;
+            var analysis = WireRun.Analyse(_wire, topology, faults, tcp, synTimeout);
+            foreach (var f in analysis.Result.Faults)
+                Log($"wire: {f.FaultId} on {f.Node}: old master {f.OldMaster ?? "?"} last advert {f.LastAdvertBefore:0.000} s before the fault; new master {f.NewMaster ?? "none"} first advert +{f.NewMasterAfter:0.000} s, first GARP +{f.GarpAfter:0.000} s, first SYN-ACK through the VIP +{f.Seconds:0.0000} s");
+            if (analysis.Result.FalseOutages.Count > 0) Log($"wire: {analysis.Result.FalseOutages.Count} probe failure(s) were answered on the wire in time: not outages");
+            return analysis;
         }
 
         /// <summary>

@@ -46,6 +46,23 @@ public class ChaosTests(SeedLoadBalancerLab shared, ITestOutputHelper output)
         Assert.NotEmpty(r.Probes[0].Samples);
         Assert.True(r.Restore!.Ok, r.Restore.Detail);
 
+        // The same kill on the wire (capture on the lab's bridge): one new master, and the takeover figure close to the runner's.
+        var wire = r.Wire!;
+        Assert.True(wire.Available, $"no capture: {wire.Reason}");
+        var w = Assert.Single(wire.Faults);
+        TestLab.Log(output, $"wire: {wire.Packets} packets on {wire.Interface} ({wire.Dropped} dropped); old master {w.OldMaster} last advert {F(w.LastAdvertBefore ?? -1)} s before the fault; " +
+                            $"new master {w.NewMaster} (contenders {string.Join(", ", w.Contenders)}) first advert +{F(w.NewMasterAfter ?? -1)} s, first GARP +{F(w.GarpAfter ?? -1)} s; " +
+                            $"wire failover {F(w.Seconds ?? -1)} s beside the runner's {F(failover.Seconds!.Value)} s ({(failover.Seconds - w.Seconds) * 1000:0.0} ms apart); " +
+                            $"dual-master moments: {wire.DualMasters.Count}; false outages: {wire.FalseOutages.Count}; runner CPU {r.Cpu.PercentOfOneCore:0.0} % of one core");
+        Assert.Equal(before, w.OldMaster);
+        Assert.Equal(fault.VipMovedTo, Assert.Single(w.NewMasters));
+        Assert.InRange(w.NewMasterAfter!.Value, 0.5, 10);
+        Assert.InRange(w.GarpAfter!.Value, 0.5, 10);
+        Assert.True(w.Interrupted);
+        Assert.InRange(w.Seconds!.Value, 0.5, 10);
+        Assert.InRange(failover.Seconds!.Value - w.Seconds.Value, -0.05, 0.05); // generous; the report shows both
+        Assert.Contains("## On the wire", await File.ReadAllTextAsync(Path.Combine(r.RunFolder, "summary.md")));
+
         var junit = System.Xml.Linq.XDocument.Load(Path.Combine(r.RunFolder, "junit.xml"));
         Assert.Equal(6, junit.Descendants("testcase").Count()); // 4 expectations + steps + restore
         Assert.Equal("0", (string)junit.Descendants("testsuite").Single().Attribute("failures")!);

@@ -28,7 +28,8 @@ public sealed class RunClock
 /// <param name="LatencyMs">How long the attempt took (until success, failure or its timeout).</param>
 /// <param name="Ok">Whether it succeeded.</param>
 /// <param name="Error">Why it failed (refused, timeout, HTTP 500 ...); null on success.</param>
-public sealed record ProbeSample(double T, double LatencyMs, bool Ok, string? Error = null)
+/// <param name="LocalPort">The TCP connect probe's own client port, to find the attempt's SYN on the wire; null for other probes.</param>
+public sealed record ProbeSample(double T, double LatencyMs, bool Ok, string? Error = null, int? LocalPort = null)
 {
     /// <summary>When the attempt ended.</summary>
     [System.Text.Json.Serialization.JsonIgnore]

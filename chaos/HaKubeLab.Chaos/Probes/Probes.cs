@@ -28,6 +28,9 @@ public sealed class TcpConnectProbe(string name, IPAddress address, int port) : 
     public string Name { get; } = name;
     public string Target { get; } = $"{address}:{port}";
 
+    /// <summary>The last attempt's client port (bound before the SYN leaves), so the wire capture finds that attempt's handshake.</summary>
+    public int? LastLocalPort { get; private set; }
+
     public async Task<string?> AttemptAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, LingerState = new LingerOption(true, 0) };
@@ -35,6 +38,8 @@ public sealed class TcpConnectProbe(string name, IPAddress address, int port) : 
         cts.CancelAfter(timeout);
         try
         {
+            socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+            LastLocalPort = (socket.LocalEndPoint as IPEndPoint)?.Port;
             await socket.ConnectAsync(new IPEndPoint(address, port), cts.Token).ConfigureAwait(false);
             return null;
         }
@@ -234,7 +239,8 @@ public sealed class ProbeLoop(IProbe probe, TimeSpan interval, TimeSpan timeout,
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { break; }
             catch (Exception e) { error = e.GetType().Name + ": " + e.Message; }
             var ms = watch.Elapsed.TotalMilliseconds;
-            lock (_samples) _samples.Add(new ProbeSample(Math.Round(t, 6), Math.Round(ms, 3), error is null, error));
+            var port = Probe is TcpConnectProbe tcp ? tcp.LastLocalPort : null;
+            lock (_samples) _samples.Add(new ProbeSample(Math.Round(t, 6), Math.Round(ms, 3), error is null, error, port));
             if (error is null)
             {
                 ChaosTelemetry.ProbeSuccesses.Add(1, tags);

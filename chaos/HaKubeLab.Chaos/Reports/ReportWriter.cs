@@ -104,6 +104,8 @@ public static class ReportWriter
             md.AppendLine();
         }
 
+        if (r.Wire is not null) md.Append(Wire.WireReport.Markdown(r));
+
         md.AppendLine("## Probes: availability and outages").AppendLine();
         md.AppendLine("| probe | target | interval (resolution) | timeout | attempts | availability | outages | longest | time in outages | latency p50 / p99 | worst gap |");
         md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");

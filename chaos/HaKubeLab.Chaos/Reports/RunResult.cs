@@ -30,6 +30,8 @@ public sealed record RunResult
     public required IReadOnlyList<StepResult> Steps { get; init; }
     public IReadOnlyList<ExpectationResult> Expectations { get; init; } = [];
     public required CpuResult Cpu { get; init; }
+    /// <summary>What the lab's bridge carried (VRRP, gratuitous ARP, handshakes to the VIP) and the takeover per fault; says why when there was no capture.</summary>
+    public Wire.WireResult? Wire { get; init; }
     public RestoreResult? Restore { get; init; }
     public bool Interrupted { get; init; }
     /// <summary>What stopped the steps early (a failed injection, a wait_until that timed out), if anything.</summary>

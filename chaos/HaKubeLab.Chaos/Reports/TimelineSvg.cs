@@ -24,7 +24,7 @@ public static class TimelineSvg
         double X(double t) => Left + Math.Clamp(t / end, 0, 1) * PlotWidth;
         var probes = r.Probes.Where(p => p.Applicable).ToList();
         var top = 70.0;
-        var lanes = 2 + probes.Count;
+        var lanes = 2 + probes.Count + (r.Wire is null ? 0 : 1);
         var plotBottom = top + lanes * (LaneHeight + LaneGap);
         var failed = r.Expectations.Where(e => e.Status == ExpectationStatus.Failed).ToList();
         var faultLabels = r.Faults.Count * 14 + failed.Count * 14 + (failed.Any(e => e.PredictedToFail) ? 14 : 0);
@@ -56,6 +56,11 @@ public static class TimelineSvg
         Lane(svg, y, "host ARP for the VIP");
         Segments(svg, r.VipHolder.Samples.Select(s => (s.T, s.Arp ?? "none")).ToList(), end, y + 4, LaneHeight - 8, X, l => Colour(l), l => l);
         y += LaneHeight + LaneGap;
+        if (r.Wire is not null)
+        {
+            Wire.WireReport.SvgLane(svg, r, Left, PlotWidth, y, LaneHeight, X);
+            y += LaneHeight + LaneGap;
+        }
 
         foreach (var p in probes)
         {
@@ -77,7 +82,8 @@ public static class TimelineSvg
             if (f.UndoneAt is { } u)
                 svg.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{F(X(u))}\" y1=\"{F(top - 4)}\" x2=\"{F(X(u))}\" y2=\"{F(labelY - 10)}\" stroke=\"#080\" stroke-width=\"2\" stroke-dasharray=\"5,3\"><title>{E($"{f.Kind} on {f.Node} undone at {u:0.000} s")}</title></line>");
             var predicted = f.PredictedFailover is { } w ? $"; predicted failover {w}" : $"; predicted: {f.Prediction.Summary}";
-            var measured = f.Failover.TryGetValue("vip_tcp", out var fo) && fo.Seconds is { } s ? $"; vip_tcp back after {s:0.00} s" : "";
+            var measured = (f.Failover.TryGetValue("vip_tcp", out var fo) && fo.Seconds is { } s ? $"; vip_tcp back after {s:0.000} s" : "")
+                + (r.Wire?.Faults.FirstOrDefault(w => w.FaultId == f.Id) is { Seconds: { } ws } ? $", on the wire {ws:0.000} s" : "");
             svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(X(f.FaultTime) + 3)}\" y=\"{F(labelY)}\" fill=\"#c00\">{E($"▲ {f.Kind} {f.Node} at {f.FaultTime:0.00} s{predicted}{measured}{(f.UndoneAt is { } uu ? $"; undone at {uu:0.00} s (green)" : "")}")}</text>");
             labelY += 14;
         }
@@ -104,7 +110,7 @@ public static class TimelineSvg
             svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(lx + 16)}\" y=\"{F(ly)}\">{E(label)}</text>");
             lx += 30 + label.Length * 7;
         }
-        svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(lx)}\" y=\"{F(ly)}\">▼ keepalived state change   red line: fault time   green dashed: undone</text>");
+        svg.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{F(lx)}\" y=\"{F(ly)}\">▼ keepalived state change   red line: fault time   green dashed: undone{(r.Wire is { Available: true } ? "   wire: | gratuitous ARP, ◆ first SYN-ACK" : "")}</text>");
         svg.AppendLine("</svg>");
         return svg.ToString();
     }

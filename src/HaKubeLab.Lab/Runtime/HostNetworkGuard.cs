@@ -62,10 +62,17 @@ public static class HostNetworkGuard
         foreach (var (id, driver, options) in networks)
         {
             if (driver != "bridge") continue;
-            if (options is not null && options.TryGetValue(BridgeNameOption, out var name) && !string.IsNullOrEmpty(name)) names.Add(name);
-            else if (id.Length >= 12) names.Add("br-" + id[..12]);
+            if (BridgeName(id, options) is { Length: > 0 } name) names.Add(name);
         }
         return names;
+    }
+
+    /// <summary>The host interface of a Docker bridge network: the name its options give, else br-&lt;first 12 characters of its id&gt;; "" when neither.</summary>
+    public static string BridgeName(string id, IDictionary<string, string>? options)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        if (options is not null && options.TryGetValue(BridgeNameOption, out var name) && !string.IsNullOrEmpty(name)) return name;
+        return id.Length >= 12 ? "br-" + id[..12] : "";
     }
 
     /// <summary>The host's IPv4 routes (/proc/net/route, the main table) and the networks of its interfaces' IPv4 addresses.</summary>
