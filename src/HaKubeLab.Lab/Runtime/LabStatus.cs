@@ -23,8 +23,8 @@ public sealed record LabStatus(
     bool Kubernetes = false,
     string? EtcdLeader = null)
 {
-    /// <summary>"stacked" (an etcd member on each master) or "external" (etcd nodes of their own, <see cref="EtcdNodes"/>).</summary>
-    public string EtcdTopology { get; init; } = "stacked";
+    /// <summary>"stacked" (an etcd member on each master) or "external" (etcd nodes of their own, <see cref="EtcdNodes"/>); null when the lab does not exist.</summary>
+    public string? EtcdTopology { get; init; }
 
     /// <summary>The external etcd topology's members; null when etcd is stacked. <see cref="EtcdLeader"/> then names one of them.</summary>
     public IReadOnlyList<EtcdNodeStatus>? EtcdNodes { get; init; }
