@@ -121,7 +121,7 @@ internal static class ChaosCommands
             catch (Exception e) when (e is LabNotFoundException or LabRecordException) { throw new LabNotReadyException(e.Message); }
             await using var _ = lab;
             var path = ScenarioCatalog.Resolve(parse.GetValue(scenarioArg)!);
-            var scenario = ScenarioLoader.LoadFile(path, [.. lab.Topology.Nodes.Select(n => n.Name)]);
+            var scenario = ScenarioLoader.LoadFile(path, [.. lab.Topology.Nodes.Select(n => n.Name), .. lab.Topology.Etcd.Nodes.Select(n => n.Name)]);
             var runFolder = ChaosRunner.DefaultRunFolder(scenario, lab.Name, parse.GetValue(outDir)?.FullName);
 
             Console.WriteLine($"Chaos scenario '{scenario.Name}' ({path}) against lab '{lab.Name}', VIP {lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port}, profile {lab.Topology.Profile.ToString().ToLowerInvariant()}, for {Durations.Format(scenario.Duration)}");

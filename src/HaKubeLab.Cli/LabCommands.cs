@@ -118,6 +118,12 @@ internal static class LabCommands
                 var health = status.Kubernetes ? $" {n.ApiServer,-12} {(n.Etcd + (status.EtcdLeader == n.Name ? " (leader)" : "")),-17}" : "";
                 Console.WriteLine($"{n.Name,-6} {n.Ip,-16} {n.State,-11} {Of("haproxy"),-9} {Of("keepalived"),-11}{health} {(n.HoldsVip ? "<- holds VIP" : "")}");
             }
+            if (status.Leaders is { } leaders)
+            {
+                Console.WriteLine("Leaders:");
+                foreach (var l in leaders.All.Where(l => status.Kubernetes || l.Role == "vip"))
+                    Console.WriteLine($"  {(l.Role == "vip" ? "VIP holder" : l.Role),-24} {l.Describe(leaders.At)}");
+            }
             return 0;
         }));
         return cmd;

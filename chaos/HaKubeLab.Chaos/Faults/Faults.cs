@@ -53,6 +53,7 @@ public static class FaultFactory
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(context);
+        if (kind == FaultKind.EtcdNodeKill) return new EtcdNodeFault(context, EtcdNodeFault.Member(context.Topology, node));
         context.Topology.Node(node); // names the known nodes when it is not one
         return kind switch
         {
@@ -69,6 +70,8 @@ public static class FaultFactory
             FaultKind.ApiServerKill => new ProcessFault(context, node, kind, "kube-apiserver"),
             FaultKind.EtcdKill => new ProcessFault(context, node, kind, "etcd"),
             FaultKind.KubeletKill => new ProcessFault(context, node, kind, "kubelet"),
+            FaultKind.ControllerManagerKill => new ProcessFault(context, node, kind, "kube-controller-manager"),
+            FaultKind.SchedulerKill => new ProcessFault(context, node, kind, "kube-scheduler"),
             FaultKind.NetworkPartition => new PartitionFault(context, node),
             FaultKind.NetworkLoss => new LossFault(context, node, parameters.Probability ?? throw new ArgumentException("network-loss needs a probability", nameof(parameters))),
             FaultKind.NetworkRate => new RateFault(context, node, parameters.Rate ?? throw new ArgumentException("network-rate needs a rate", nameof(parameters))),
@@ -91,6 +94,8 @@ public static class FaultFactory
         var probeNode = context.Topology.Nodes[0].Name;
         switch (kind)
         {
+            case FaultKind.EtcdNodeKill when context.Topology.Etcd.Topology != HaKubeLab.Topology.EtcdTopology.External:
+                throw new FaultUnsupportedException($"etcd-node-kill kills a member container of the external etcd topology, and lab '{context.Topology.Name}' runs etcd stacked on its masters. Use etcd-kill (target etcd-leader or a master) there, or bring up a lab with 'etcd: {{ topology: external }}'.");
             case FaultKind.NetworkDelay:
             {
                 var r = await context.ShAsync(probeNode, "unshare -n sh -c 'ip link set lo up && tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root' 2>&1", ct).ConfigureAwait(false);

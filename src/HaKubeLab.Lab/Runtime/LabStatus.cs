@@ -18,7 +18,8 @@ public sealed record LabStatus(
     bool? LoadBalancerAnswers,
     IReadOnlyList<NodeStatus> Nodes,
     bool Kubernetes = false,
-    string? EtcdLeader = null)
+    string? EtcdLeader = null,
+    LeaderSnapshot? Leaders = null)
 {
     public bool Exists => Nodes.Count > 0 || Subnet is not null;
 }
