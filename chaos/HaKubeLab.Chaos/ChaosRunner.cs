@@ -597,7 +597,7 @@ public static class ChaosRunner
                 Restore = restore,
                 Interrupted = interrupted,
                 Error = _error,
-                Leaders = _leaders is null ? null : LeaderResults.Build(topology, _leaders, faults, probes, measuredUntil),
+                Leaders = _leaders is null ? null : LeaderResults.Build(topology, _leaders, faults, probes, [.. _steps], measuredUntil),
             };
         }
 

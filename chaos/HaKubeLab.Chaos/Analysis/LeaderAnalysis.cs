@@ -6,7 +6,8 @@ using HaKubeLab.Topology;
 namespace HaKubeLab.Chaos.Analysis;
 
 /// <summary>A fault as the leader analysis needs it: what, where, when it took effect and when it was undone.</summary>
-public sealed record FaultMoment(string Id, FaultKind Kind, string Node, double FaultTime, double? UndoneAt);
+/// <param name="UndoStarted">When the step that undid it started (a recover step), where known: the part comes back during the undo.</param>
+public sealed record FaultMoment(string Id, FaultKind Kind, string Node, double FaultTime, double? UndoneAt, double? UndoStarted = null);
 
 /// <summary>A time without a leader of one component.</summary>
 /// <param name="Component">etcd, kube-controller-manager or kube-scheduler.</param>
@@ -188,7 +189,7 @@ public static class LeaderAnalysis
             try { p = TopologySurvival.Predict(topology, lost, holders?.GetValueOrDefault(f.Id)); }
             catch (ArgumentException) { continue; }
             var next = i + 1 < faults.Count ? faults[i + 1].FaultTime : measuredUntil;
-            var to = Math.Min(Math.Min(next, f.UndoneAt ?? measuredUntil), measuredUntil);
+            var to = Math.Min(Math.Min(next, f.UndoStarted ?? f.UndoneAt ?? measuredUntil), measuredUntil);
             var from = Math.Min(f.FaultTime + 3, to);
             var window = (writes ?? []).Where(s => s.T >= from && s.T < to).ToList();
             var ok = window.Count(s => s.Ok);
@@ -209,13 +210,18 @@ public static class LeaderAnalysis
 /// <summary>Builds a run's <see cref="LeadersResult"/> from the leader monitor and the run's faults and probes (the runner's one hook).</summary>
 public static class LeaderResults
 {
-    public static LeadersResult Build(LabTopology topology, LeaderMonitor monitor, IReadOnlyList<Reports.FaultResult> faults, IReadOnlyList<Reports.ProbeResult> probes, double measuredUntil)
+    public static LeadersResult Build(LabTopology topology, LeaderMonitor monitor, IReadOnlyList<Reports.FaultResult> faults, IReadOnlyList<Reports.ProbeResult> probes,
+        IReadOnlyList<Reports.StepResult> steps, double measuredUntil)
     {
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentNullException.ThrowIfNull(monitor);
         ArgumentNullException.ThrowIfNull(faults);
         ArgumentNullException.ThrowIfNull(probes);
-        var moments = faults.Select(f => FaultKinds.Parse(f.Kind) is { } k ? new FaultMoment(f.Id, k, f.Node, f.FaultTime, f.UndoneAt) : null).OfType<FaultMoment>().ToList();
+        ArgumentNullException.ThrowIfNull(steps);
+        var recovers = steps.Where(s => s.Description.StartsWith("recover", StringComparison.Ordinal)).Select(s => s.Start).Order().ToList();
+        var moments = faults.Select(f => FaultKinds.Parse(f.Kind) is { } k
+            ? new FaultMoment(f.Id, k, f.Node, f.FaultTime, f.UndoneAt, f.UndoneAt is { } u ? recovers.Where(t => t > f.FaultTime && t <= u).Select(t => (double?)t).FirstOrDefault() : null)
+            : null).OfType<FaultMoment>().ToList();
         var samples = monitor.Samples;
         var writes = probes.FirstOrDefault(p => p.Name == Scenarios.ProbeNames.ApiWrite && p.Applicable)?.Samples;
         return new LeadersResult(monitor.Source, LeaderAnalysis.Gaps(samples, moments, measuredUntil),

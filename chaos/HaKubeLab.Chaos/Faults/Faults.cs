@@ -289,12 +289,15 @@ public sealed class SidecarFault(FaultContext context, string node, FaultKind ki
 /// <summary>kube-apiserver-kill, etcd-kill, kubelet-kill: SIGKILL of a process in the node's PID namespace (pkill -x).</summary>
 public sealed class ProcessFault(FaultContext context, string node, FaultKind kind, string process) : FaultBase(context, node, kind)
 {
-    public override string Mechanism => $"pkill -KILL -x {process} inside {Context.Container(Node)} (the kubelet restarts static pods, systemd the kubelet)";
+    // pkill/pgrep -x match the kernel's comm, which keeps 15 characters: kube-controller-manager is "kube-controller".
+    private readonly string _comm = process.Length > 15 ? process[..15] : process;
+
+    public override string Mechanism => $"pkill -KILL -x {_comm} inside {Context.Container(Node)} (the kubelet restarts static pods, systemd the kubelet)";
     public override bool HealsItself => true;
 
     public override async Task<double> InjectAsync(CancellationToken ct)
     {
-        var r = await Context.ShAsync(Node, $"pkill -KILL -x {process}", ct).ConfigureAwait(false);
+        var r = await Context.ShAsync(Node, $"pkill -KILL -x {_comm}", ct).ConfigureAwait(false);
         var faultTime = Now;
         if (r.ExitCode == 1) throw new ChaosException($"no {process} process runs in {Context.Container(Node)}; nothing was killed");
         if (!r.Succeeded) throw new ChaosException($"pkill {process} in {Context.Container(Node)} failed (exit {r.ExitCode}): {r.Stderr.Trim()}");
@@ -309,7 +312,7 @@ public sealed class ProcessFault(FaultContext context, string node, FaultKind ki
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(90))
         {
-            if ((await Context.ShAsync(Node, $"pgrep -x {process} >/dev/null", ct).ConfigureAwait(false)).Succeeded) return;
+            if ((await Context.ShAsync(Node, $"pgrep -x {_comm} >/dev/null", ct).ConfigureAwait(false)).Succeeded) return;
             await Task.Delay(500, ct).ConfigureAwait(false);
         }
         Context.Log($"warning: {process} did not come back in {Context.Container(Node)} within 90 s");

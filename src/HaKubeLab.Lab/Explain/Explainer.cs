@@ -15,8 +15,28 @@ public sealed record ExplainOptions(bool ApiServersRunning = true)
     /// <summary>Earlier faults still in place (per node) and the VIP holder; null: a healthy lab. Its <see cref="LabState.ApiServersRunning"/> is taken from <see cref="ApiServersRunning"/>.</summary>
     public LabState? State { get; init; }
 
-    /// <summary>The lab state the predictions start from.</summary>
-    public LabState StartState => (State ?? LabState.Healthy) with { ApiServersRunning = ApiServersRunning };
+    /// <summary>The lab state the predictions start from (with <see cref="Lost"/> masters, sidecars and apiservers down).</summary>
+    public LabState StartState
+    {
+        get
+        {
+            var state = (State ?? LabState.Healthy) with { ApiServersRunning = ApiServersRunning };
+            foreach (var l in Lost)
+            {
+                var c = state.Of(l.Name);
+                state = l.Part switch
+                {
+                    ControlPlanePart.Master => state.With(l.Name, c with { NodeUp = false }),
+                    ControlPlanePart.Haproxy => state.With(l.Name, c with { HaproxyUp = false }),
+                    ControlPlanePart.Keepalived => state.With(l.Name, c with { KeepalivedUp = false }),
+                    // A stacked apiserver without its own etcd member cannot serve.
+                    ControlPlanePart.ApiServer or ControlPlanePart.EtcdMember => state.With(l.Name, c with { ApiServerUp = false }),
+                    _ => state,
+                };
+            }
+            return state;
+        }
+    }
 }
 
 /// <summary>
