@@ -163,7 +163,8 @@ internal static class BenchCommands
     private static async Task<MemoryFigures> MemoryAsync(IDockerClient docker, LabTopology topology, CancellationToken ct)
     {
         // `docker stats` as a user reads it (the engine's cgroup memory usage, page cache included).
-        var names = topology.Nodes.SelectMany(n => new[] { LabRole.Node, LabRole.Haproxy, LabRole.Keepalived }.Select(r => LabNames.Container(topology.Name, n.Name, r))).ToList();
+        var names = topology.Nodes.SelectMany(n => new[] { LabRole.Node, LabRole.Haproxy, LabRole.Keepalived }.Select(r => LabNames.Container(topology.Name, n.Name, r)))
+            .Concat(topology.Etcd.Nodes.Select(e => LabNames.Container(topology.Name, e.Name, LabRole.Etcd))).ToList();
         var psi = new ProcessStartInfo("docker", ["stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", .. names]) { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment["DOCKER_API_VERSION"] = "1.41";
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start docker stats");

@@ -118,6 +118,13 @@ internal static class LabCommands
                 var health = status.Kubernetes ? $" {n.ApiServer,-12} {(n.Etcd + (status.EtcdLeader == n.Name ? " (leader)" : "")),-17}" : "";
                 Console.WriteLine($"{n.Name,-6} {n.Ip,-16} {n.State,-11} {Of("haproxy"),-9} {Of("keepalived"),-11}{health} {(n.HoldsVip ? "<- holds VIP" : "")}");
             }
+            if (status.EtcdNodes is { Count: > 0 } etcdNodes)
+            {
+                Console.WriteLine($"external etcd (every apiserver talks to all members):");
+                Console.WriteLine($"{"ETCD",-6} {"IP",-16} {"STATE",-11} HEALTH");
+                foreach (var e in etcdNodes)
+                    Console.WriteLine($"{e.Name,-6} {e.Ip,-16} {e.State,-11} {e.Health}{(e.Leader ? " (leader)" : "")}");
+            }
             if (status.Leaders is { } leaders)
             {
                 Console.WriteLine("Leaders:");

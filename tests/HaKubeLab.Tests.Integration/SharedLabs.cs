@@ -118,6 +118,12 @@ public sealed class SeedKubernetesLab() : SharedLab("k8s", kubernetes: true);
 /// <summary>The recommended profile with Kubernetes.</summary>
 public sealed class RecommendedKubernetesLab() : SharedLab("rk8s", kubernetes: true, t => t with { Profile = RenderProfile.Recommended });
 
+/// <summary>The external etcd topology with Kubernetes: e01-e03 on the lab network, every apiserver talking to all of them.</summary>
+public sealed class ExternalEtcdKubernetesLab() : SharedLab("xetcd", kubernetes: true, t => t with
+{
+    Etcd = new EtcdSettings { Topology = EtcdTopology.External, Nodes = EtcdSettings.DefaultNodes(t.Subnet) },
+});
+
 /// <summary>
 /// A non-default topology: other node names, VIP, port and VRRP id; backups may preempt and c3 sits lower, so a
 /// dead haproxy moves the VIP to a determined node.
@@ -143,6 +149,9 @@ public sealed class CustomLoadBalancerCollection : ICollectionFixture<CustomLoad
 
 [CollectionDefinition("k8s-seed")]
 public sealed class SeedKubernetesCollection : ICollectionFixture<SeedKubernetesLab>;
+
+[CollectionDefinition("k8s-external-etcd")]
+public sealed class ExternalEtcdKubernetesCollection : ICollectionFixture<ExternalEtcdKubernetesLab>;
 
 [CollectionDefinition("k8s-recommended")]
 public sealed class RecommendedKubernetesCollection : ICollectionFixture<RecommendedKubernetesLab>;

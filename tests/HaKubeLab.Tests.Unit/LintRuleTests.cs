@@ -183,6 +183,9 @@ public class LintRuleTests
         { "KD007", With("kubeadm-config.yaml", "podSubnet: \"10.244.0.0/16\"", "podSubnet: \"172.18.0.0/16\""), Clean(), null },
         { "KD008", With("kubeadm-config.yaml", "apiVersion: kubeadm.k8s.io/v1beta2", "apiVersion: kubeadm.k8s.io/v1alpha9"), Clean(), null },
         { "KD008", With("kubeadm-config.yaml", "kind: ClusterConfiguration\n", ""), Clean(), null },
+        { "KD009", With("kubeadm-config.yaml", "kind: ClusterConfiguration\n", "kind: ClusterConfiguration\n" + ExternalEtcd(3, files: true)), Clean(), new LintOptions(Lab) },
+        { "KD010", With("kubeadm-config.yaml", "kind: ClusterConfiguration\n", "kind: ClusterConfiguration\n" + ExternalEtcd(3, files: false)), With("kubeadm-config.yaml", "kind: ClusterConfiguration\n", "kind: ClusterConfiguration\n" + ExternalEtcd(3, files: true)), null },
+        { "KD011", With("kubeadm-config.yaml", "kind: ClusterConfiguration\n", "kind: ClusterConfiguration\n" + ExternalEtcd(4, files: true)), With("kubeadm-config.yaml", "kind: ClusterConfiguration\n", "kind: ClusterConfiguration\n" + ExternalEtcd(3, files: true)), null },
         { "SH001", With("init.sh", "https://raw.githubusercontent.com/projectcalico/calico/v3.18.6/manifests/calico.yaml", "https://github.com/projectcalico/calico/blob/v3.18.6/manifests/calico.yaml"), Clean(), null },
         { "SH002", With("init.sh", "mkdir -p $HOME/.kube", "rm -rf $HOME/.kube/\nmkdir -p $HOME/.kube"), Clean(), null },
         { "SH003", With("init.sh", "install -m 600 /etc/kubernetes/admin.conf", "cp -i /etc/kubernetes/admin.conf"), With("init.sh", "install -m 600 /etc/kubernetes/admin.conf", "cp /etc/kubernetes/admin.conf"), null },
@@ -190,6 +193,11 @@ public class LintRuleTests
         { "RB001", new() { ["runbook.md"] = Runbook.Replace("listens on port 9443", "listens on port 6443") }, new() { ["runbook.md"] = Runbook }, null },
         { "RB002", new() { ["runbook.md"] = Runbook.Replace("balances round robin", "keeps session persistence by source IP") }, new() { ["runbook.md"] = Runbook }, null },
     };
+
+    /// <summary>An etcd.external section with <paramref name="members"/> endpoints at 10.0.0.21.., with or without the TLS files.</summary>
+    private static string ExternalEtcd(int members, bool files) =>
+        "etcd:\n  external:\n    endpoints:\n" + string.Concat(Enumerable.Range(21, members).Select(i => $"    - https://10.0.0.{i}:2379\n")) +
+        (files ? "    caFile: /etc/kubernetes/pki/etcd/ca.crt\n    certFile: /etc/kubernetes/pki/apiserver-etcd-client.crt\n    keyFile: /etc/kubernetes/pki/apiserver-etcd-client.key\n" : "");
 
     private static Dictionary<string, string> Two(string from, string to)
     {

@@ -123,7 +123,8 @@ public class LintRunbookTests
             ["service_subnet"] = k.ServiceSubnet.ToString(),
             ["pod_subnet"] = k.PodSubnet.ToString(),
             ["dns_domain"] = k.DnsDomain,
-        });
+            ["etcd_external"] = ExternalEtcd.KubeadmSection(t),
+        }, new Dictionary<string, bool> { ["external_etcd"] = t.Etcd.Topology == EtcdTopology.External });
         var full = KubeadmConfigRenderer.Render(t, RunbookFiles.FirstMaster(t), build);
         return part + full[KubeadmConfigRenderer.RenderRunbookPart(t, build).Length..];
     }

@@ -22,7 +22,7 @@ public sealed class EtcdNodeFault(FaultContext context, string member) : FaultBa
             ?? throw new ChaosException($"no etcd member '{name}' in lab '{topology.Name}' (members: {string.Join(", ", topology.Etcd.Nodes.Select(n => n.Name))})");
     }
 
-    private string Name => LabNames.Container(Context.Topology.Name, Node, LabRole.Node);
+    private string Name => LabNames.Container(Context.Topology.Name, Node, LabRole.Etcd);
 
     public override string Mechanism => $"docker kill -s SIGKILL {Name} (an external etcd member); undo: docker start";
 

@@ -55,6 +55,7 @@ public static class FaultFactory
         ArgumentNullException.ThrowIfNull(context);
         if (kind == FaultKind.EtcdNodeKill) return new EtcdNodeFault(context, EtcdNodeFault.Member(context.Topology, node));
         context.Topology.Node(node); // names the known nodes when it is not one
+        FailoverModel.EnsureApplies(context.Topology, kind); // etcd-kill on a master of an external-etcd lab: nothing to kill
         return kind switch
         {
             FaultKind.NodeKill => new NodeFault(context, node, kind, "docker kill -s SIGKILL (node container)"),

@@ -60,7 +60,7 @@ public sealed class TargetResolver(FaultContext context, VipHolderMonitor monito
                 {
                     try
                     {
-                        var c = await context.Docker.Containers.InspectContainerAsync(LabNames.Container(topology.Name, m.Name, LabRole.Node), ct).ConfigureAwait(false);
+                        var c = await context.Docker.Containers.InspectContainerAsync(LabNames.Container(topology.Name, m.Name, LabRole.Etcd), ct).ConfigureAwait(false);
                         if (c.State is { Running: true, Paused: false } && !busy.Contains(m.Name)) members.Add(m.Name);
                     }
                     catch (DockerContainerNotFoundException) { }

@@ -18,9 +18,10 @@ public sealed record ReadinessReport(
     bool WriteSucceeded,
     string? Problem)
 {
-    public bool IsReady(IReadOnlyCollection<string> masters) =>
+    /// <param name="stackedEtcd">Whether each master runs an etcd pod (stacked, the runbook's); with external etcd they run none.</param>
+    public bool IsReady(IReadOnlyCollection<string> masters, bool stackedEtcd = true) =>
         Problem is null && Readyz == "ok" && WriteSucceeded
-        && masters.All(ReadyNodes.Contains) && masters.All(ApiServers.Contains) && masters.All(EtcdMembers.Contains);
+        && masters.All(ReadyNodes.Contains) && masters.All(ApiServers.Contains) && (!stackedEtcd || masters.All(EtcdMembers.Contains));
 
     public override string ToString() =>
         $"nodes Ready {ReadyNodes.Count}/{Nodes.Count} [{string.Join(",", ReadyNodes)}], apiservers [{string.Join(",", ApiServers)}], etcd [{string.Join(",", EtcdMembers)}], /readyz {Readyz}, write {(WriteSucceeded ? "ok" : "failed")}{(Problem is null ? "" : $", problem: {Problem}")}";

@@ -31,7 +31,9 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
     public IReadOnlyList<string> Deviations =>
     [
         $"kubernetesVersion: the runbook asks for {topology.Kubernetes.Version}; the lab built and renders {build.KubernetesVersion}.",
-        $"etcd: Debian's etcd {build.EtcdImageTag} (kubeadm 1.20 defaults to 3.4.13-0); named in ClusterConfiguration etcd.local.imageTag.",
+        topology.Etcd.Topology == EtcdTopology.External
+            ? $"etcd: external topology: {string.Join(", ", topology.Etcd.Nodes.Select(n => n.Name))} run Debian's etcd {build.EtcdImageTag} in containers of their own, with TLS from a CA HaKubeLab makes per lab; ClusterConfiguration etcd.external names them."
+            : $"etcd: Debian's etcd {build.EtcdImageTag} (kubeadm 1.20 defaults to 3.4.13-0); named in ClusterConfiguration etcd.local.imageTag.",
         topology.Profile == RenderProfile.Seed
             ? "cgroupDriver: the runbook's line sits in ClusterConfiguration, which kubeadm ignores (\"unknown field\"); the lab's KubeletConfiguration sets cgroupfs."
             : "profile recommended: controlPlaneEndpoint goes through haproxy (VIP:load-balancer port); haproxy checks /healthz over TLS; keepalived checks the API through the local haproxy.",
@@ -60,6 +62,8 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
             }).ConfigureAwait(false);
 
             var first = RunbookFiles.FirstMaster(topology);
+            if (topology.Etcd.Topology == EtcdTopology.External)
+                await Step(actions, $"etcd client certificates to {first.Name}", () => ExternalEtcdClientAsync(first, cancellationToken)).ConfigureAwait(false);
             await Step(actions, $"kubeadm init on {first.Name}", () => InitAsync(first, cancellationToken)).ConfigureAwait(false);
 
             var kubeconfig = Path.Combine(stateDir, "kubeconfig");
@@ -121,6 +125,27 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         return false;
     }
 
+    /// <summary>
+    /// kubeadm's external-etcd guide: before init, the etcd CA and the apiserver's etcd client pair go to the first master at
+    /// the paths ClusterConfiguration etcd.external names; <c>kubeadm init --upload-certs</c> then carries them to the
+    /// joining masters. Proves the pair works: etcdctl from the master, with those files, asks every member for its health.
+    /// </summary>
+    private async Task<bool> ExternalEtcdClientAsync(NodeSpec first, CancellationToken ct)
+    {
+        var lab = topology.Name;
+        foreach (var path in new[] { EtcdPki.CaCertPath(lab), EtcdPki.ApiServerClientCertPath(lab), EtcdPki.ApiServerClientKeyPath(lab) })
+            if (!File.Exists(path))
+                throw new BootstrapException($"the external etcd's client files are missing ({path}): the lab's containers make them. Bring the lab up again: ./hakubelab up (idempotent).");
+        var shell = _shells[first.Name];
+        await shell.WriteFileAsync(ExternalEtcd.CaFile, File.ReadAllText(EtcdPki.CaCertPath(lab)), "0644", ct).ConfigureAwait(false);
+        await shell.WriteFileAsync(ExternalEtcd.CertFile, File.ReadAllText(EtcdPki.ApiServerClientCertPath(lab)), "0644", ct).ConfigureAwait(false);
+        await shell.WriteFileAsync(ExternalEtcd.KeyFile, File.ReadAllText(EtcdPki.ApiServerClientKeyPath(lab)), "0600", ct).ConfigureAwait(false);
+        var health = await shell.RunAsync($"etcdctl --endpoints={string.Join(",", ExternalEtcd.Endpoints(topology))} --cacert={ExternalEtcd.CaFile} --cert={ExternalEtcd.CertFile} --key={ExternalEtcd.KeyFile} --dial-timeout=3s endpoint health 2>&1", ct).ConfigureAwait(false);
+        if (!health.Succeeded)
+            throw new BootstrapException($"{first.Name} cannot reach the external etcd with the apiserver's client certificate (exit {health.ExitCode}):{Environment.NewLine}{Tail(health.Stdout, 10)}");
+        return false;
+    }
+
     [GeneratedRegex(@"--token\s+(\S+)\s+--discovery-token-ca-cert-hash\s+(\S+)")]
     private static partial Regex JoinCommand();
 
@@ -162,9 +187,14 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var nodes = await client.CoreV1.ListNodeAsync(cancellationToken: ct).ConfigureAwait(false);
-            cidrs = nodes.Items.Where(n => !string.IsNullOrEmpty(n.Spec?.PodCIDR)).ToDictionary(n => n.Metadata.Name, n => n.Spec.PodCIDR);
-            if (topology.Nodes.All(n => cidrs.ContainsKey(n.Name))) break;
+            try
+            {
+                var nodes = await client.CoreV1.ListNodeAsync(cancellationToken: ct).ConfigureAwait(false);
+                cidrs = nodes.Items.Where(n => !string.IsNullOrEmpty(n.Spec?.PodCIDR)).ToDictionary(n => n.Metadata.Name, n => n.Spec.PodCIDR);
+                if (topology.Nodes.All(n => cidrs.ContainsKey(n.Name))) break;
+            }
+            // On a loaded machine the API right after the joins can miss the client's timeout: ask again until the deadline.
+            catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested)) { }
             if (clock.Elapsed > TimeSpan.FromSeconds(90))
                 throw new BootstrapException($"nodes without a podCIDR after 90 s: {string.Join(", ", topology.Nodes.Select(n => n.Name).Where(n => !cidrs.ContainsKey(n)))} (is kubernetes.podSubnet set, and the controller-manager running?)");
             await Task.Delay(1000, ct).ConfigureAwait(false);
@@ -188,7 +218,7 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         while (true)
         {
             report = await ClusterReadiness.CheckAsync(client, ct).ConfigureAwait(false);
-            if (report.IsReady(masters)) return report;
+            if (report.IsReady(masters, stackedEtcd: topology.Etcd.Topology == EtcdTopology.Stacked)) return report;
             if (clock.Elapsed > ReadinessDeadline) break;
             await Task.Delay(2000, ct).ConfigureAwait(false);
         }

@@ -307,6 +307,20 @@ public static class FailoverModel
         return State(t, Settings(t), outcome, conditions, stale: null, apiInRotationButDead: false);
     }
 
+    /// <summary>
+    /// Refuses a fault that has nothing to act on in <paramref name="topology"/>: etcd-kill kills the stacked etcd member
+    /// inside a master, and with external etcd the masters run none.
+    /// </summary>
+    /// <exception cref="ArgumentException">The fault does not apply to this topology; the message says what to do instead.</exception>
+    public static void EnsureApplies(LabTopology topology, FaultKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        if (kind == FaultKind.EtcdKill && topology.Etcd.Topology == EtcdTopology.External)
+            throw new ArgumentException(
+                $"etcd-kill does not apply to lab '{topology.Name}': its etcd is external ({string.Join(", ", topology.Etcd.Nodes.Select(n => n.Name))}), so no etcd member runs inside a master. " +
+                $"Kill an etcd node's container instead (docker kill {topology.Name}-{topology.Etcd.Nodes.FirstOrDefault()?.Name ?? "e01"}), or use a stacked lab.", nameof(kind));
+    }
+
     /// <summary>Predicts what <paramref name="kind"/> on <paramref name="node"/> does in <paramref name="state"/>.</summary>
     /// <param name="topology">The lab; its profile decides the settings (<see cref="AsRendered"/>).</param>
     /// <param name="kind">The fault.</param>
@@ -316,6 +330,7 @@ public static class FailoverModel
     public static FailoverOutcome Predict(LabTopology topology, FaultKind kind, string? node = null, LabState? state = null)
     {
         ArgumentNullException.ThrowIfNull(topology);
+        EnsureApplies(topology, kind);
         state ??= LabState.Healthy;
         var t = AsRendered(topology);
         var s = Settings(t);

@@ -51,6 +51,9 @@ public static class LintRules
         new("KD006", "endpoint-not-vip", LintSeverity.Error, "controlPlaneEndpoint's host (or MASTER_VIP) is not the VIP keepalived manages"),
         new("KD007", "subnet-in-docker-pool", LintSeverity.Info, "a pod or service subnet inside Docker's default address pools, on hosts that run Docker"),
         new("KD008", "unknown-api-version-or-kind", LintSeverity.Error, "a document without apiVersion/kind, or one kubeadm does not know"),
+        new("KD009", "external-etcd-does-not-match-topology", LintSeverity.Error, "etcd.external's endpoints are not the topology's etcd nodes, or the kubeadm config and the topology disagree on stacked vs external etcd"),
+        new("KD010", "external-etcd-incomplete", LintSeverity.Error, "etcd.external without endpoints, with https endpoints but no caFile/certFile/keyFile, or together with etcd.local"),
+        new("KD011", "external-etcd-even-members", LintSeverity.Warning, "etcd.external lists an even number of endpoints: quorum needs a majority, so the extra member adds no failure tolerance"),
 
         new("SH001", "download-is-web-page", LintSeverity.Error, "a GitHub 'blob' URL downloads the HTML page, not the file, so kubectl apply fails"),
         new("SH002", "rm-rf-kube-dir", LintSeverity.Warning, "rm -rf of ~/.kube deletes every kubeconfig and cache there, not just this cluster's"),

@@ -35,7 +35,8 @@ public static class KubeadmConfigRenderer
             ["service_subnet"] = k.ServiceSubnet.ToString(),
             ["pod_subnet"] = k.PodSubnet.ToString(),
             ["dns_domain"] = k.DnsDomain,
-        });
+            ["etcd_external"] = ExternalEtcd.KubeadmSection(topology),
+        }, new Dictionary<string, bool> { ["external_etcd"] = topology.Etcd.Topology == EtcdTopology.External });
     }
 
     /// <summary>The file the lab runs kubeadm init with on <paramref name="node"/>: the runbook's part plus the lab's additions.</summary>
@@ -50,7 +51,7 @@ public static class KubeadmConfigRenderer
             ["advertise_address"] = node.Ip.ToString(),
             ["apiserver_port"] = topology.Kubernetes.ApiServerPort.ToString(),
             ["node_name"] = node.Name,
-        });
+        }, new Dictionary<string, bool> { ["stacked_etcd"] = topology.Etcd.Topology == EtcdTopology.Stacked });
         return RenderRunbookPart(topology, build) + additions;
     }
 

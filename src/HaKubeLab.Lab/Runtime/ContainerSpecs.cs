@@ -129,6 +129,39 @@ public static class ContainerSpecs
         return p;
     }
 
+    /// <summary>The etcd image the lab built (Debian's etcd-server; the same image kubeadm runs as a static pod when stacked).</summary>
+    public static string EtcdImage(LabImageSet images) => $"{images.ImageRepository}/etcd:{images.EtcdVersion}";
+
+    /// <summary>
+    /// One member of the external etcd topology: a plain container of the etcd image on the lab network at its fixed
+    /// address, its TLS files bind-mounted read-only, no restart policy (a killed member stays down until started, like a
+    /// host that died). Labelled like a node: role=etcd, node=&lt;member&gt;, ip.
+    /// </summary>
+    public static CreateContainerParameters Etcd(LabTopology t, EtcdNodeSpec member, LabImageSet images)
+    {
+        var p = new CreateContainerParameters
+        {
+            Name = LabNames.Container(t.Name, member.Name, LabRole.Etcd),
+            Hostname = member.Name,
+            Image = EtcdImage(images),
+            Cmd = [.. ExternalEtcd.MemberCommand(t, member)],
+            HostConfig = new HostConfig
+            {
+                NetworkMode = LabNames.Network(t.Name),
+                Mounts = [new Mount { Type = "bind", Source = EtcdPki.MemberDir(t.Name, member.Name), Target = ExternalEtcd.PkiDir, ReadOnly = true }],
+            },
+            NetworkingConfig = new NetworkingConfig
+            {
+                EndpointsConfig = new Dictionary<string, EndpointSettings>
+                {
+                    [LabNames.Network(t.Name)] = new() { IPAMConfig = new EndpointIPAMConfig { IPv4Address = member.Ip.ToString() }, Aliases = [member.Name] },
+                },
+            },
+        };
+        p.Labels = Labels(t, LabNames.RoleLabel(LabRole.Etcd), member.Name, Hash(Json(p)), extra: new() { ["io.hakubelab.ip"] = member.Ip.ToString() });
+        return p;
+    }
+
     private static Dictionary<string, string> Labels(LabTopology t, string role, string? node, string hash, Dictionary<string, string>? extra = null)
     {
         var labels = LabLabels.For(t.Name, role, node, hash);

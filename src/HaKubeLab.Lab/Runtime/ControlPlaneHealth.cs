@@ -10,11 +10,16 @@ public sealed record ControlPlaneNodeHealth(string Node, string ApiServer, strin
 /// <summary>The control plane's health: per node, and which node's etcd member leads.</summary>
 public sealed record ControlPlaneHealth(IReadOnlyList<ControlPlaneNodeHealth> Nodes, string? EtcdLeader)
 {
+    /// <summary>What a master's etcd column says when etcd is external: the master runs no etcd member.</summary>
+    public const string NoLocalEtcd = "external";
+
     /// <summary>
     /// Asks each node's apiserver for /readyz at its lab address, and etcd (through etcdctl in a running
     /// node, with kubeadm's health-check client certificate) for every member's status and the leader.
+    /// With external etcd (<paramref name="externalEtcd"/> given) the masters run no etcd member: their etcd
+    /// column says <see cref="NoLocalEtcd"/> and the leader is the external member that leads.
     /// </summary>
-    public static async Task<ControlPlaneHealth> CheckAsync(IDockerClient docker, string lab, IReadOnlyList<(string Name, string Ip, bool Running)> nodes, int apiServerPort, CancellationToken ct)
+    public static async Task<ControlPlaneHealth> CheckAsync(IDockerClient docker, string lab, IReadOnlyList<(string Name, string Ip, bool Running)> nodes, int apiServerPort, CancellationToken ct, EtcdHealth? externalEtcd = null)
     {
         using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }; // lab CA; /readyz is public
         using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
@@ -30,6 +35,9 @@ public sealed record ControlPlaneHealth(IReadOnlyList<ControlPlaneNodeHealth> No
             catch (HttpRequestException) { return "unreachable"; }
             catch (TaskCanceledException) when (!ct.IsCancellationRequested) { return "timeout"; }
         })).ConfigureAwait(false);
+
+        if (externalEtcd is not null)
+            return new ControlPlaneHealth([.. nodes.Select((n, i) => new ControlPlaneNodeHealth(n.Name, api[i], NoLocalEtcd))], externalEtcd.Leader);
 
         var members = new Dictionary<string, string>();
         string? leader = null;

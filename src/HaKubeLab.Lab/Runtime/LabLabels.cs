@@ -26,6 +26,8 @@ public enum LabRole
     Node,
     Haproxy,
     Keepalived,
+    /// <summary>A member of the external etcd topology: a container of its own (e01-e03), labelled role=etcd, node=&lt;member&gt;.</summary>
+    Etcd,
 }
 
 /// <summary>Names of the lab's Docker objects, derived from the lab and node names.</summary>
@@ -37,6 +39,8 @@ public static class LabNames
         LabRole.Node => $"{lab}-{node}",
         LabRole.Haproxy => $"{lab}-{node}-haproxy",
         LabRole.Keepalived => $"{lab}-{node}-keepalived",
+        // Named like a node container: the etcd node is a host of its own.
+        LabRole.Etcd => $"{lab}-{node}",
         _ => throw new ArgumentOutOfRangeException(nameof(role)),
     };
     public static string VarVolume(string lab, string node) => $"{lab}-{node}-var";

@@ -53,6 +53,9 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
             }, LabPaths.LabDir(Topology.Name)).ConfigureAwait(false);
             await actions.RunAsync("create network", _ => EnsureNetworkAsync(cancellationToken), $"{LabNames.Network(Topology.Name)} {Topology.Subnet}").ConfigureAwait(false);
 
+            if (Topology.Etcd.Topology == EtcdTopology.External)
+                await StartExternalEtcdAsync(images, actions, cancellationToken).ConfigureAwait(false);
+
             var security = ContainerSpecs.NodeSecurity.Detect();
             var recreatedNodes = new HashSet<string>();
             // Nodes boot in parallel: systemd start-up dominates and is independent per node.
@@ -266,6 +269,27 @@ public sealed class LabRuntime(IDockerClient docker, LabTopology topology)
         var created = await Docker.Containers.CreateContainerAsync(wanted, ct).ConfigureAwait(false);
         await Docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), ct).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// The external etcd topology's members: their TLS files (<see cref="EtcdPki"/>), one container each (in parallel: a
+    /// new member waits for its peers), then a healthy cluster (etcdctl endpoint health on every member, with TLS).
+    /// </summary>
+    private async Task StartExternalEtcdAsync(LabImageSet images, LabActions actions, CancellationToken ct)
+    {
+        await actions.RunAsync("make etcd certificates", _ =>
+        {
+            EtcdPki.EnsureFor(Topology);
+            return Task.CompletedTask;
+        }, EtcdPki.Dir(Topology.Name)).ConfigureAwait(false);
+        await Task.WhenAll(Topology.Etcd.Nodes.Select(member => actions.RunAsync($"start etcd {member.Name}", _ =>
+            EnsureContainerAsync(ContainerSpecs.Etcd(Topology, member, images), ct), $"{member.Ip} {ContainerSpecs.EtcdImage(images)}"))).ConfigureAwait(false);
+        await actions.RunAsync("wait for etcd quorum", async _ =>
+        {
+            var health = await EtcdHealth.WaitHealthyAsync(Docker, Topology, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+            if (!health.AllHealthy)
+                throw new LabException($"the external etcd cluster was not healthy within 60 s: {health}. See: docker logs {LabNames.Container(Topology.Name, Topology.Etcd.Nodes[0].Name, LabRole.Etcd)}");
+        }, string.Join(",", ExternalEtcd.Endpoints(Topology))).ConfigureAwait(false);
     }
 
     /// <summary>Waits until systemd in the node reports running or degraded (a unit failed, the system still works).</summary>

@@ -42,6 +42,9 @@ public sealed record NodeSnapshot(string Name, IPAddress Ip, PartState Node, Par
     public IEnumerable<PartState> Parts => [Node, Haproxy, Keepalived];
 }
 
+/// <summary>One member of the external etcd topology: its own container (role etcd), on the lab network at its fixed address.</summary>
+public sealed record EtcdNodeSnapshot(string Name, IPAddress Ip, PartState Container);
+
 /// <summary>Something Docker reported about one of the lab's containers.</summary>
 /// <param name="Time">The engine's own timestamp of the event (nanosecond resolution on the wire).</param>
 /// <param name="Action">Docker's action: start, die, stop, kill, pause, unpause, restart, create, destroy, oom.</param>
@@ -55,8 +58,15 @@ public sealed record LabEvent(DateTimeOffset Time, string Node, LabRole Role, st
 /// <param name="Cause">What made this snapshot (a Docker event), or null for a look (first snapshot, VIP change seen on the interfaces).</param>
 public sealed record LabSnapshot(DateTimeOffset At, string Lab, ImmutableArray<NodeSnapshot> Nodes, VipHolderReading Vip, LabEvent? Cause = null)
 {
-    /// <summary>Every node and sidecar runs and exactly one node holds the VIP.</summary>
-    public bool Healthy => Nodes.All(n => n.Parts.All(p => p.Running)) && Vip.Holder is not null && !Vip.DualMaster;
+    /// <summary>The external etcd topology's members (empty when etcd is stacked on the masters).</summary>
+    public ImmutableArray<EtcdNodeSnapshot> EtcdNodes { get; init; } = [];
+
+    /// <summary>Every node, sidecar and external etcd member runs and exactly one node holds the VIP.</summary>
+    public bool Healthy => Nodes.All(n => n.Parts.All(p => p.Running)) && EtcdNodes.All(e => e.Container.Running) && Vip.Holder is not null && !Vip.DualMaster;
+
+    /// <summary>The external etcd member called <paramref name="name"/>.</summary>
+    public EtcdNodeSnapshot EtcdNode(string name) =>
+        EtcdNodes.FirstOrDefault(n => n.Name == name) ?? throw new ArgumentException($"No etcd node '{name}' in lab '{Lab}'.", nameof(name));
 
     public NodeSnapshot Node(string name) =>
         Nodes.FirstOrDefault(n => n.Name == name) ?? throw new ArgumentException($"No node '{name}' in lab '{Lab}'.", nameof(name));
@@ -68,6 +78,8 @@ public sealed record LabSnapshot(DateTimeOffset At, string Lab, ImmutableArray<N
         foreach (var n in Nodes)
             foreach (var p in n.Parts.Where(p => !p.Running))
                 problems.Add(p.Role == LabRole.Node ? $"node {n.Name} is {p.Text}" : $"{n.Name}'s {LabNames.RoleLabel(p.Role)} is {p.Text}");
+        foreach (var e in EtcdNodes.Where(e => !e.Container.Running))
+            problems.Add($"etcd node {e.Name} is {e.Container.Text}");
         if (Vip.DualMaster) problems.Add($"{Vip.Label} all carry the VIP");
         else if (Vip.Holder is null) problems.Add("no node carries the VIP");
         return problems;

@@ -262,7 +262,7 @@ public sealed partial class LeaderSource : IDisposable
             {
                 foreach (var member in _topology.Etcd.Nodes)
                 {
-                    try { lines.AddRange(await LogsAsync(LabNames.Container(_topology.Name, member.Name, LabRole.Node), 400, timestamps: true, ct).ConfigureAwait(false)); }
+                    try { lines.AddRange(await LogsAsync(LabNames.Container(_topology.Name, member.Name, LabRole.Etcd), 400, timestamps: true, ct).ConfigureAwait(false)); }
                     catch (DockerApiException) { /* a member that is gone has nothing to add */ }
                 }
             }

@@ -114,10 +114,20 @@ public sealed partial class RunningLab : IAsyncDisposable
         var answers = await TcpProbe.ConnectAsync(Topology.Vip, Topology.LoadBalancer.Port, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
         var nodes = snapshot.Nodes.Select(n => new NodeStatus(n.Name, n.Ip.ToString(), n.Node.Text,
             [.. new[] { n.Haproxy, n.Keepalived }.Select(p => new PartStatus(LabNames.RoleLabel(p.Role), p.Container, p.Text))], n.HoldsVip)).ToList();
-        var status = new LabStatus(Name, Topology.Subnet.ToString(), Topology.Vip.ToString(), Topology.LoadBalancer.Port, snapshot.Vip.Holder, answers, nodes);
-        if (!Kubernetes) return status with { Leaders = await LeadersAsync(ct).ConfigureAwait(false) };
+        var external = Topology.Etcd.Topology == EtcdTopology.External;
+        var etcdHealth = external ? await EtcdHealth.CheckAsync(Docker, Topology, ct).ConfigureAwait(false) : null;
+        IReadOnlyList<EtcdNodeStatus>? etcdNodes = external
+            ? [.. snapshot.EtcdNodes.Select(e => new EtcdNodeStatus(e.Name, e.Ip.ToString(), e.Container.Container, e.Container.Text,
+                etcdHealth!.Members.FirstOrDefault(m => m.Name == e.Name)?.Health, etcdHealth.Leader == e.Name))]
+            : null;
+        var status = new LabStatus(Name, Topology.Subnet.ToString(), Topology.Vip.ToString(), Topology.LoadBalancer.Port, snapshot.Vip.Holder, answers, nodes)
+        {
+            EtcdTopology = external ? "external" : "stacked",
+            EtcdNodes = etcdNodes,
+        };
+        if (!Kubernetes) return (external ? status with { EtcdLeader = etcdHealth!.Leader } : status) with { Leaders = await LeadersAsync(ct).ConfigureAwait(false) };
         var leaders = LeadersAsync(ct);
-        var health = await ControlPlaneHealth.CheckAsync(Docker, Name, [.. snapshot.Nodes.Select(n => (n.Name, n.Ip.ToString(), n.Node.Running))], Topology.Kubernetes.ApiServerPort, ct).ConfigureAwait(false);
+        var health = await ControlPlaneHealth.CheckAsync(Docker, Name, [.. snapshot.Nodes.Select(n => (n.Name, n.Ip.ToString(), n.Node.Running))], Topology.Kubernetes.ApiServerPort, ct, etcdHealth).ConfigureAwait(false);
         return status with
         {
             Kubernetes = true,
@@ -267,13 +277,16 @@ public sealed partial class RunningLab : IAsyncDisposable
             var name = LabNames.Container(Name, node, role);
             var c = containers.FirstOrDefault(x => x.Names.Any(n => n.TrimStart('/') == name));
             var state = c is null ? ContainerState.Missing : ParseState(c.State);
-            var old = previous?.Nodes.FirstOrDefault(n => n.Name == node)?.Part(role);
+            var old = role == LabRole.Etcd
+                ? previous?.EtcdNodes.FirstOrDefault(n => n.Name == node)?.Container
+                : previous?.Nodes.FirstOrDefault(n => n.Name == node)?.Part(role);
             var since = cause is not null && cause.Node == node && cause.Role == role ? cause.Time : old?.State == state ? old.Since : null;
             return new PartState(role, name, state, state is ContainerState.Exited or ContainerState.Dead ? ExitCodeOf(c?.Status) : null, since);
         }
         var nodes = Topology.Nodes.Select(n => new NodeSnapshot(n.Name, n.Ip, Part(n.Name, LabRole.Node), Part(n.Name, LabRole.Haproxy), Part(n.Name, LabRole.Keepalived),
             vip.Effective.Contains(n.Name))).ToImmutableArray();
-        return new LabSnapshot(cause?.Time ?? vip.At, Name, nodes, vip, cause);
+        var etcd = Topology.Etcd.Nodes.Select(e => new EtcdNodeSnapshot(e.Name, e.Ip, Part(e.Name, LabRole.Etcd))).ToImmutableArray();
+        return new LabSnapshot(cause?.Time ?? vip.At, Name, nodes, vip, cause) { EtcdNodes = etcd };
     }
 
     /// <summary>Docker's state word ("running", "exited", ...) as a <see cref="ContainerState"/>.</summary>

@@ -22,6 +22,7 @@ namespace HaKubeLab.Topology;
 ///   - { name: m01, ip: 192.168.100.191, state: MASTER, priority: 100 }
 ///   - { name: m02, ip: 192.168.100.192 }
 /// kubernetes: { podSubnet: 172.18.0.0/16, serviceSubnet: 172.19.0.0/16 }
+/// etcd: { topology: external }   # stacked (default) | external; external without nodes: e01-e03 at .181-.183
 /// </code>
 /// </example>
 public static class TopologyLoader
@@ -76,15 +77,18 @@ public static class TopologyLoader
                 return null;
             }
 
-            var top = Map(root, "", ["name", "subnet", "vip", "profile", "loadBalancer", "keepalived", "nodes", "kubernetes"]);
+            var top = Map(root, "", ["name", "subnet", "vip", "profile", "loadBalancer", "keepalived", "nodes", "kubernetes", "etcd"]);
             var lb = SubMap(top, "loadBalancer", ["port"]);
             var ka = SubMap(top, "keepalived", ["virtualRouterId", "advertInterval", "checkInterval", "weight", "fall", "rise", "nopreempt", "interface", "authPass"]);
             var kube = SubMap(top, "kubernetes", ["podSubnet", "serviceSubnet", "apiServerPort", "version", "imageRepository", "dnsDomain"]);
+            var etcd = SubMap(top, "etcd", ["topology", "nodes"]);
+            var subnet = Cidr(top, "subnet") ?? d.Subnet;
+            var etcdTopology = Enum<EtcdTopology>(etcd, "topology") ?? d.Etcd.Topology;
 
             return new LabTopology
             {
                 Name = Str(top, "name") ?? d.Name,
-                Subnet = Cidr(top, "subnet") ?? d.Subnet,
+                Subnet = subnet,
                 Vip = Ip(top, "vip") ?? d.Vip,
                 Profile = Enum<RenderProfile>(top, "profile") ?? d.Profile,
                 LoadBalancer = new LoadBalancerSettings { Port = Int(lb, "port") ?? d.LoadBalancer.Port },
@@ -109,6 +113,12 @@ public static class TopologyLoader
                     Version = Str(kube, "version") ?? d.Kubernetes.Version,
                     ImageRepository = Str(kube, "imageRepository") ?? d.Kubernetes.ImageRepository,
                     DnsDomain = Str(kube, "dnsDomain") ?? d.Kubernetes.DnsDomain,
+                },
+                Etcd = new EtcdSettings
+                {
+                    Topology = etcdTopology,
+                    // External without nodes: the default three members; stacked keeps what was written, so the validator can refuse it.
+                    Nodes = EtcdNodes(etcd) ?? (etcdTopology == EtcdTopology.External ? EtcdSettings.DefaultNodes(subnet) : []),
                 },
             };
         }
@@ -144,6 +154,35 @@ public static class TopologyLoader
                     State = Enum<VrrpState>(f, "state") ?? VrrpState.Backup,
                     Priority = Int(f, "priority") ?? 100,
                 });
+            }
+            return [.. list];
+        }
+
+        private ImmutableArray<EtcdNodeSpec>? EtcdNodes(Fields etcd)
+        {
+            if (!etcd.Values.TryGetValue("nodes", out var node)) return null;
+            if (node is not YamlSequenceNode seq)
+            {
+                Error("etcd.nodes", node, "must be a list of etcd nodes.", "write etcd.nodes as a list: '- { name: e01, ip: 192.168.100.181 }', or leave it out for e01-e03 at .181-.183.");
+                return null;
+            }
+            var list = new List<EtcdNodeSpec>();
+            for (var i = 0; i < seq.Children.Count; i++)
+            {
+                var path = $"etcd.nodes[{i}]";
+                _lines[path] = (int)seq.Children[i].Start.Line;
+                if (seq.Children[i] is not YamlMappingNode m)
+                {
+                    Error(path, seq.Children[i], "must be a mapping with name and ip.", "write '- { name: e01, ip: 192.168.100.181 }'.");
+                    continue;
+                }
+                var f = Map(m, path, ["name", "ip"]);
+                var name = Str(f, "name");
+                var ip = Ip(f, "ip");
+                if (name is null) Error($"{path}.name", m, "is missing.", "give the etcd node a name, e.g. e01.");
+                if (ip is null && !f.Values.ContainsKey("ip")) Error($"{path}.ip", m, "is missing.", "give the etcd node its fixed address inside the subnet, e.g. .181.");
+                if (name is null || ip is null) continue;
+                list.Add(new EtcdNodeSpec { Name = name, Ip = ip });
             }
             return [.. list];
         }
@@ -214,7 +253,7 @@ public static class TopologyLoader
             if (s is null) return null;
             if (System.Enum.TryParse<T>(s, ignoreCase: true, out var v) && !int.TryParse(s, out _)) return v;
             Error(field, node, $"'{s}' is not one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}.",
-                $"write one of those ({(typeof(T) == typeof(VrrpState) ? "MASTER or BACKUP" : "seed or recommended")}).");
+                $"write one of those ({(typeof(T) == typeof(VrrpState) ? "MASTER or BACKUP" : typeof(T) == typeof(EtcdTopology) ? "stacked or external" : "seed or recommended")}).");
             return null;
         }
 

@@ -72,6 +72,8 @@ public static partial class TopologyValidator
                 Error($"{at}.priority", $"{node.Priority} is outside VRRP's 1..254.", "use a priority from 1 to 254 (the runbook uses 100).");
         }
 
+        CheckEtcd(topology, ips, Error);
+
         CheckPort(topology.LoadBalancer.Port, "loadBalancer.port", Error);
         CheckPort(topology.Kubernetes.ApiServerPort, "kubernetes.apiServerPort", Error);
         if (topology.LoadBalancer.Port == topology.Kubernetes.ApiServerPort)
@@ -116,6 +118,62 @@ public static partial class TopologyValidator
     {
         var errors = Validate(topology);
         return errors.Count == 0 ? topology : throw new TopologyException(errors);
+    }
+
+    /// <summary>The most members an external etcd cluster may have here (etcd's guidance: 3, 5 or 7).</summary>
+    public const int MaxEtcdMembers = 7;
+
+    /// <summary>The etcd section: stacked takes no nodes; external takes an odd number of members of their own.</summary>
+    private static void CheckEtcd(LabTopology topology, Dictionary<IPAddress, string> masterIps, Action<string, string, string> error)
+    {
+        var etcd = topology.Etcd;
+        var subnet = topology.Subnet;
+        if (etcd.Topology == EtcdTopology.Stacked)
+        {
+            if (etcd.Nodes.Length > 0)
+                error("etcd.nodes", $"{etcd.Nodes.Length} etcd node(s) given, but etcd.topology is stacked: stacked etcd runs one member on each master and has no nodes of its own.",
+                    "set 'etcd: { topology: external }' to run etcd on these nodes, or remove etcd.nodes to keep the runbook's stacked etcd.");
+            return;
+        }
+
+        var n = etcd.Nodes.Length;
+        if (n == 0)
+            error("etcd.nodes", "is empty, but etcd.topology is external: there is no etcd cluster for the apiservers.",
+                "list 3 (or 5) etcd nodes, or leave etcd.nodes out for e01-e03 at .181-.183.");
+        else if (n % 2 == 0)
+            error("etcd.nodes", $"{n} members: quorum is {n / 2 + 1}, so {n} members tolerate {(n - 1) / 2} failure(s), no more than {n - 1} would, and a network split can leave no side with quorum.",
+                $"use an odd number of members: {n - 1} or {n + 1}.");
+        else if (n > MaxEtcdMembers)
+            error("etcd.nodes", $"{n} members: every write waits for a majority, and more than {MaxEtcdMembers} members slow writes without a useful gain on one machine.",
+                "use 3 or 5 members (etcd's guidance), at most 7.");
+
+        var masterNames = topology.Nodes.Select(m => m.Name).ToHashSet();
+        var names = new HashSet<string>();
+        var ips = new Dictionary<IPAddress, string>();
+        for (var i = 0; i < n; i++)
+        {
+            var node = etcd.Nodes[i];
+            var at = $"etcd.nodes[{i}]";
+            if (!DnsLabel().IsMatch(node.Name))
+                error($"{at}.name", $"'{node.Name}' is not a valid etcd node name.", "use lower-case letters, digits and '-', e.g. e01.");
+            else if (masterNames.Contains(node.Name))
+                error($"{at}.name", $"'{node.Name}' is also a master's name; its container would be the master's.", "give the etcd node its own name, e.g. e01.");
+            else if (!names.Add(node.Name))
+                error($"{at}.name", $"'{node.Name}' is used by more than one etcd node.", "give every etcd node its own name (e01, e02, e03).");
+
+            if (!subnet.Contains(node.Ip))
+                error($"{at}.ip", $"{node.Ip} is outside the lab subnet {subnet}.", $"pick an address inside {subnet} (the default members use .181-.183).");
+            else if (IpMath.IsNetworkOrBroadcast(node.Ip, subnet) || node.Ip.Equals(topology.Gateway))
+                error($"{at}.ip", $"{node.Ip} is the network, broadcast or gateway address of {subnet}.", "pick an unused host address.");
+            else if (node.Ip.Equals(topology.Vip))
+                error($"{at}.ip", $"{node.Ip} is the VIP; the VIP must be an address no node owns.", "give the etcd node another address.");
+            else if (masterIps.TryGetValue(node.Ip, out var master))
+                error($"{at}.ip", $"{node.Ip} is master {master}'s address.", "give the etcd node an address of its own (the default members use .181-.183).");
+            else if (ips.TryGetValue(node.Ip, out var other))
+                error($"{at}.ip", $"{node.Ip} is already used by etcd node {other}.", "give every etcd node its own address.");
+            else
+                ips[node.Ip] = node.Name;
+        }
     }
 
     private static void CheckPort(int port, string field, Action<string, string, string> error)

@@ -6,7 +6,7 @@ using YamlDotNet.RepresentationModel;
 
 namespace HaKubeLab.Lint.Rules;
 
-/// <summary>Rules on kubeadm configurations (KD001-KD008), alone and against haproxy and keepalived.</summary>
+/// <summary>Rules on kubeadm configurations (KD001-KD011), alone and against haproxy, keepalived and the topology.</summary>
 internal static partial class KubeadmRules
 {
     /// <summary>Docker's default address pools: docker0 and user-defined networks get 172.17-31.0.0/16, then 192.168.x.0/20.</summary>
@@ -27,6 +27,7 @@ internal static partial class KubeadmRules
                 Subnets(ctx, f, d);
                 VersionMatchesInstalled(ctx, f, d);
                 Endpoint(ctx, f, d);
+                Etcd(ctx, f, d);
             }
         MasterVipVariable(ctx);
     }
@@ -188,6 +189,77 @@ internal static partial class KubeadmRules
             ctx.Findings.Add("KD001", f.File, line, $"controlPlaneEndpoint is {endpoint}: the VIP on the apiserver's own port {apiPort}.",
                 "Clients reach only the VIP holder's apiserver, never a load balancer: when that apiserver dies while keepalived keeps the VIP, the endpoint is down although other apiservers are healthy.",
                 "Put haproxy (or another load balancer) on the VIP on its own port and use that port in controlPlaneEndpoint.");
+    }
+
+    /// <summary>
+    /// ClusterConfiguration's etcd section against itself and the topology: an external cluster needs endpoints and, over
+    /// https, the CA and the apiserver's client pair; its endpoints must be the topology's etcd nodes; an even member count
+    /// buys no failure tolerance.
+    /// </summary>
+    private static void Etcd(LintContext ctx, KubeadmFile f, KubeadmDocument d)
+    {
+        var etcdNode = KubeadmFile.Node(d.Root, "etcd");
+        var etcd = etcdNode as YamlMappingNode;
+        var external = etcd is null ? null : KubeadmFile.Node(etcd, "external") as YamlMappingNode;
+        var topology = ctx.Topology;
+        if (external is null)
+        {
+            if (topology?.Etcd.Topology == EtcdTopology.External)
+                ctx.Findings.Add("KD009", f.File, etcdNode is null ? d.Line : f.LineOf(etcdNode),
+                    $"The topology's etcd is external ({string.Join(", ", topology.Etcd.Nodes.Select(n => n.Name))}), but this ClusterConfiguration has no etcd.external.",
+                    "kubeadm runs a stacked etcd member on every master instead: the external cluster is never used, and the masters' etcd members are what the cluster depends on.",
+                    $"Add etcd.external with endpoints [{string.Join(", ", Rendering.ExternalEtcd.Endpoints(topology))}], caFile, certFile and keyFile (or set 'etcd: {{ topology: stacked }}' in the topology).");
+            return;
+        }
+
+        var line = f.LineOf(KubeadmFile.Node(etcd!, "external")!);
+        if (KubeadmFile.Node(etcd!, "local") is { } local)
+            ctx.Findings.Add("KD010", f.File, f.LineOf(local), "etcd.local and etcd.external are both set.",
+                "kubeadm refuses the configuration ('etcd.local and etcd.external are mutually exclusive').", "Keep one: etcd.external for an etcd cluster of its own, etcd.local for stacked etcd.");
+
+        var endpoints = KubeadmFile.Node(external, "endpoints") is YamlSequenceNode seq
+            ? seq.Children.OfType<YamlScalarNode>().Select(n => (Text: n.Value ?? "", Line: f.LineOf(n))).Where(e => e.Text.Length > 0).ToList()
+            : [];
+        if (endpoints.Count == 0)
+        {
+            ctx.Findings.Add("KD010", f.File, line, "etcd.external has no endpoints.",
+                "kubeadm refuses the configuration: the apiservers would have no etcd to store the cluster in.", "List every member's client URL under etcd.external.endpoints (https://<member>:2379).");
+            return;
+        }
+
+        var https = endpoints.Any(e => e.Text.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
+        var missing = new[] { "caFile", "certFile", "keyFile" }.Where(k => string.IsNullOrWhiteSpace(KubeadmFile.Scalar(external, k))).ToList();
+        if (https && missing.Count > 0)
+            ctx.Findings.Add("KD010", f.File, line, $"etcd.external has https endpoints but no {string.Join("/", missing)}.",
+                "The apiserver cannot authenticate to etcd (members started with --client-cert-auth refuse it) or verify the members: every apiserver fails to start. kubeadm's upload-certs also has nothing to carry to the joining masters.",
+                "Name the etcd CA and the apiserver's client pair, as kubeadm's external etcd guide does: caFile: /etc/kubernetes/pki/etcd/ca.crt, certFile: /etc/kubernetes/pki/apiserver-etcd-client.crt, keyFile: /etc/kubernetes/pki/apiserver-etcd-client.key.");
+        else if (endpoints.FirstOrDefault(e => e.Text.StartsWith("http://", StringComparison.OrdinalIgnoreCase)) is { Text.Length: > 0 } plain)
+            ctx.Findings.Add("KD010", f.File, plain.Line, $"etcd endpoint {plain.Text} is plain http.",
+                "The whole cluster state, Secrets included, crosses the network unencrypted, and anyone who reaches the port can read and write it.", "Serve etcd over TLS with client-certificate auth and use https:// endpoints with caFile/certFile/keyFile.");
+
+        if (endpoints.Count % 2 == 0)
+            ctx.Findings.Add("KD011", f.File, line, $"etcd.external lists {endpoints.Count} endpoints: quorum is {endpoints.Count / 2 + 1}.",
+                $"{endpoints.Count} members tolerate {(endpoints.Count - 1) / 2} failure(s), as {endpoints.Count - 1} would, and a split into halves leaves no side with quorum.",
+                $"Run an odd number of members ({endpoints.Count - 1} or {endpoints.Count + 1}).");
+
+        if (topology is null) return;
+        if (topology.Etcd.Topology != EtcdTopology.External)
+        {
+            ctx.Findings.Add("KD009", f.File, line, "This ClusterConfiguration uses etcd.external, but the topology's etcd is stacked (no etcd nodes).",
+                "The lab would start no etcd cluster for these endpoints: kubeadm init fails its external etcd preflight check, or the apiservers talk to an etcd nobody manages.",
+                "Set 'etcd: { topology: external }' in the topology (e01-e03 at .181-.183 by default), or remove etcd.external to keep stacked etcd.");
+            return;
+        }
+        var hosts = endpoints.Select(e => (e.Text, e.Line, Host: Uri.TryCreate(e.Text, UriKind.Absolute, out var u) ? u.Host : e.Text)).ToList();
+        var expected = topology.Etcd.Nodes.Select(n => n.Ip.ToString()).ToHashSet();
+        foreach (var e in hosts.Where(h => !expected.Contains(h.Host)))
+            ctx.Findings.Add("KD009", f.File, e.Line, $"etcd endpoint {e.Text} is not one of the topology's etcd nodes ({string.Join(", ", topology.Etcd.Nodes.Select(n => $"{n.Name} {n.Ip}"))}).",
+                "The apiservers try a member that does not exist: requests to it time out, and with too few real members listed one etcd failure can take the API down.",
+                $"Use the etcd nodes' client URLs: {string.Join(", ", Rendering.ExternalEtcd.Endpoints(topology))}.");
+        foreach (var n in topology.Etcd.Nodes.Where(n => hosts.All(h => h.Host != n.Ip.ToString())))
+            ctx.Findings.Add("KD009", f.File, line, $"etcd node {n.Name} ({n.Ip}) is not among etcd.external's endpoints.",
+                $"The apiservers never talk to {n.Name}: when the members they do list fail, the API fails although {n.Name} and quorum are up.",
+                $"Add https://{n.Ip}:{Rendering.ExternalEtcd.ClientPort} to etcd.external.endpoints.");
     }
 
     /// <summary>The runbook's MASTER_VIP setting must be the VIP keepalived manages.</summary>
