@@ -55,10 +55,13 @@ public static class LeaderAnalysis
     public static readonly ImmutableArray<string> Components = ["etcd", "kube-controller-manager", "kube-scheduler"];
 
     /// <summary>Whether <paramref name="kind"/> on a node stops <paramref name="component"/>'s process there.</summary>
+    /// <remarks>The controller-manager and the scheduler talk to their own master's apiserver: killing it (or, stacked, its etcd) stops them leading too.</remarks>
     public static bool Stops(FaultKind kind, string component) => kind switch
     {
         FaultKind.NodeKill or FaultKind.NodeStop or FaultKind.NodePause or FaultKind.NodeRestart or FaultKind.NetworkPartition => true,
-        FaultKind.EtcdKill or FaultKind.EtcdNodeKill => component == "etcd",
+        FaultKind.EtcdKill => true,
+        FaultKind.ApiServerKill => component != "etcd",
+        FaultKind.EtcdNodeKill => component == "etcd",
         FaultKind.ControllerManagerKill => component == "kube-controller-manager",
         FaultKind.SchedulerKill => component == "kube-scheduler",
         _ => false,
@@ -82,27 +85,33 @@ public static class LeaderAnalysis
 
     private static IEnumerable<LeaderGap> LeaseGaps(List<LeaderSample> samples, string component, IReadOnlyList<FaultMoment> faults, double measuredUntil, LeaderElectionSettings election)
     {
-        LeaderSample? current = null; // the last readable sample of the current holder
+        // Only what the lease itself proves: a new holderIdentity (its acquireTime ends the gap), or a look at a lease whose
+        // renewTime is older than its duration (nobody led then; a later renewal ends the gap). Looks that could not read the
+        // lease prove nothing, so a slow API never makes a gap up.
+        LeaderSample? current = null; // the last readable, unexpired sample of the current holder
+        LeaderSample? expired = null;  // the first look that found the lease run out
         foreach (var s in samples.Where(s => s.Identity is not null && s.Renew is not null))
         {
-            if (current is null) { current = s; continue; }
+            var lease = s.LeaseSeconds ?? (int)election.LeaseDuration.TotalSeconds;
+            if (current is null) { if (s.T - s.Renew!.Value <= lease) current = s; continue; }
             if (s.Identity != current.Identity)
             {
-                var end = s.Acquire ?? s.Renew!.Value;
-                yield return Gap(component, current, s.Holder, end, $"acquireTime of {s.Identity}", faults, election);
+                yield return Gap(component, current, s.Holder, s.Acquire ?? s.Renew!.Value, $"acquireTime of {s.Identity}", faults, election);
                 current = s;
+                expired = null;
                 continue;
             }
-            // The same holder renewing after its lease ran out: it had stopped leading meanwhile.
-            if (s.Renew!.Value - current.Renew!.Value > (current.LeaseSeconds ?? 15))
-                yield return Gap(component, current, s.Holder, s.Renew.Value, $"renewTime of {s.Identity} after its lease had run out", faults, election);
+            if (s.T - s.Renew!.Value > lease) { expired ??= s; continue; }
+            if (expired is not null)
+            {
+                yield return Gap(component, current, s.Holder, s.Renew.Value, $"renewTime of {s.Identity}, which had let its lease run out", faults, election);
+                expired = null;
+            }
             current = s;
         }
-        if (current is null) yield break;
-        // The last lease seen had run out by the end of the run (or nothing could be read since): nobody leads.
-        if (current.Renew is { } r && measuredUntil - r > (current.LeaseSeconds ?? 15))
+        if (current is not null && expired is not null)
         {
-            var gap = Gap(component, current, null, null, "still no leader at the end of the run", faults, election);
+            var gap = Gap(component, current, null, null, "still no leader at the end of the run (the last lease read had run out)", faults, election);
             yield return gap with { Seconds = Math.Round(measuredUntil - gap.Start, 3) };
         }
     }
@@ -128,7 +137,8 @@ public static class LeaderAnalysis
         double? gapStart = null;
         string? gapFrom = null;
         FaultMoment? gapKiller = null;
-        foreach (var s in samples)
+        // A look that could not ask etcd (no member answered, the exec failed) proves nothing; "no leader among ..." does.
+        foreach (var s in samples.Where(s => s.Holder is not null || s.Problem?.StartsWith("no leader", StringComparison.Ordinal) == true))
         {
             if (leader is null && gapStart is null)
             {
@@ -190,6 +200,8 @@ public static class LeaderAnalysis
             catch (ArgumentException) { continue; }
             var next = i + 1 < faults.Count ? faults[i + 1].FaultTime : measuredUntil;
             var to = Math.Min(Math.Min(next, f.UndoStarted ?? f.UndoneAt ?? measuredUntil), measuredUntil);
+            // A fault that heals by itself (the kubelet restarts the process) is judged over its first seconds only.
+            if (FailoverModel.Recovery(f.Kind) == FaultRecovery.RestartsByItself) to = Math.Min(to, f.FaultTime + 12);
             var from = Math.Min(f.FaultTime + 3, to);
             var window = (writes ?? []).Where(s => s.T >= from && s.T < to).ToList();
             var ok = window.Count(s => s.Ok);
@@ -200,7 +212,7 @@ public static class LeaderAnalysis
             var verdict = window.Count == 0 ? "not measured"
                 : p.WritesThroughVip
                     ? window.TakeLast(Math.Max(1, window.Count / 3)).Any(s => s.Ok) ? "as predicted: writes went on" : "NOT as predicted: writes failed although predicted possible"
-                    : ok == 0 || window.TakeLast(Math.Max(1, window.Count / 2)).All(s => !s.Ok) ? "as predicted: writes stopped" : "NOT as predicted: writes succeeded although predicted lost";
+                    : ok <= 0.2 * window.Count ? "as predicted: writes stopped" : "NOT as predicted: writes succeeded although predicted lost";
             checks.Add(new SurvivalCheck(f.Id, [.. lost.Select(l => l.ToString())], p.Summary, p.Story, p.WritesThroughVip, Math.Round(from, 3), Math.Round(to, 3), window.Count, ok, measured, verdict));
         }
         return checks;
