@@ -505,10 +505,13 @@ public static class ChaosRunner
                             }
                             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { wrong.Add("/readyz through the VIP: " + e.GetBaseException().Message); }
                             // Every master's own apiserver and etcd member, not just the one behind the VIP.
+                            // External etcd: the members of their own, not the masters, carry etcd.
+                            var external = topology.Etcd.Topology == EtcdTopology.External ? await EtcdHealth.CheckAsync(docker, topology, ct).ConfigureAwait(false) : null;
                             var health = await ControlPlaneHealth.CheckAsync(docker, topology.Name,
-                                [.. topology.Nodes.Select(n => (n.Name, n.Ip.ToString(), true))], topology.Kubernetes.ApiServerPort, ct).ConfigureAwait(false);
+                                [.. topology.Nodes.Select(n => (n.Name, n.Ip.ToString(), true))], topology.Kubernetes.ApiServerPort, ct, external).ConfigureAwait(false);
                             wrong.AddRange(health.Nodes.Where(n => n.ApiServer != "ok").Select(n => $"{n.Node}'s apiserver: {n.ApiServer}"));
-                            wrong.AddRange(health.Nodes.Where(n => n.Etcd != "healthy").Select(n => $"{n.Node}'s etcd: {n.Etcd}"));
+                            wrong.AddRange(health.Nodes.Where(n => n.Etcd is not ("healthy" or ControlPlaneHealth.NoLocalEtcd)).Select(n => $"{n.Node}'s etcd: {n.Etcd}"));
+                            if (external is not null) wrong.AddRange(external.Members.Where(m => m.Health != "healthy").Select(m => $"etcd member {m.Name}: {m.Health}"));
                         }
                         if (wrong.Count == 0) return null;
                         last = string.Join("; ", wrong);
