@@ -119,19 +119,23 @@ public static class TopologySideBySide
             md.AppendLine(Row("predicted (survival)", r => r.Predicted.Count == 0 ? "-" : string.Join("<br>", r.Predicted.Select(Cell))));
             md.AppendLine(Row("predicted vs measured", r => r.Verdicts.Count == 0 ? "-" : string.Join("<br>", r.Verdicts.Select(Cell))));
             md.AppendLine();
-            md.AppendLine(InWords(s, columns, cells)).AppendLine();
+            md.AppendLine(InWords(s, columns, cells, notRun)).AppendLine();
         }
         return md.ToString();
     }
 
     /// <summary>One paragraph per fault, from the figures: what each topology cost.</summary>
-    public static string InWords(ComparedScenario s, IReadOnlyList<(string Lab, string Topology)> columns, IReadOnlyList<ComparedRun?> cells)
+    public static string InWords(ComparedScenario s, IReadOnlyList<(string Lab, string Topology)> columns, IReadOnlyList<ComparedRun?> cells, IReadOnlyDictionary<(string Title, string Lab), string>? notRun = null)
     {
         ArgumentNullException.ThrowIfNull(s);
         var parts = new List<string>();
         for (var i = 0; i < columns.Count; i++)
         {
-            if (cells[i] is not { } r) { parts.Add($"The {columns[i].Topology} lab has no such fault."); continue; }
+            if (cells[i] is not { } r)
+            {
+                parts.Add(notRun?.GetValueOrDefault((s.Title, columns[i].Lab)) is { } why ? $"The {columns[i].Topology} lab: {why}." : $"The {columns[i].Topology} lab has no such fault.");
+                continue;
+            }
             var writes = r.WriteAvailability is null ? "writes were not probed"
                 : r.WriteOutageOpen ? $"writes stopped and had not come back when the faults were undone (longest outage {F(r.WriteLongestOutage, "0.0")} s)"
                 : r.WriteLongestOutage is > 0 ? $"writes paused for at most {F(r.WriteLongestOutage, "0.0")} s ({Pct(r.WriteAvailability)} succeeded)"
