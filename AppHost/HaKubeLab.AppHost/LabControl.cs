@@ -130,7 +130,7 @@ public sealed class LabControl(LabModel model, ResourceLoggerService loggers, Re
         {
             var topology = model.Settings.Topology;
             var path = ScenarioCatalog.Resolve(scenarioName);
-            var scenario = ScenarioLoader.LoadFile(path, [.. topology.Nodes.Select(n => n.Name)]);
+            var scenario = ScenarioLoader.LoadFile(path, [.. topology.Nodes.Select(n => n.Name), .. topology.Etcd.Nodes.Select(n => n.Name)]);
             var runFolder = ChaosRunner.DefaultRunFolder(scenario, topology.Name);
             await Publish($"running {scenario.Name}", null).ConfigureAwait(false);
             log.LogInformation("chaos: scenario {Scenario} ({Path}) against {Lab}; run folder {Folder}", scenario.Name, path, topology.Name, runFolder);

@@ -389,7 +389,7 @@ public sealed class LabSession(
         }).WithHealthReports(health);
     }
 
-    /// <summary>With Kubernetes: nodes Ready, /readyz through the VIP, etcd leader, every 5 s; always: whether VIP:port answers.</summary>
+    /// <summary>With Kubernetes: nodes Ready, /readyz through the VIP, the etcd, controller-manager and scheduler leaders and since when, every 5 s; always: whether VIP:port answers.</summary>
     private async Task ClusterLoopAsync(CancellationToken ct)
     {
         var t = model.Settings.Topology;
@@ -407,7 +407,15 @@ public sealed class LabSession(
                     var status = await LabRuntime.StatusAsync(_docker!, t.Name, ct).ConfigureAwait(false);
                     props.Add(("k8s.nodes-ready", $"{r.ReadyNodes.Count}/{r.Nodes.Count} [{string.Join(",", r.ReadyNodes)}]"));
                     props.Add(("k8s.readyz", r.Readyz));
-                    props.Add(("k8s.etcd-leader", status.EtcdLeader ?? "none"));
+                    // The leaders from the lab's one leader source, each with the moment it last changed.
+                    if (status.Leaders is { } leaders)
+                    {
+                        props.Add(("k8s.etcd-leader", leaders.Etcd.Describe(leaders.At)));
+                        props.Add(("k8s.controller-manager-leader", leaders.ControllerManager.Describe(leaders.At)));
+                        props.Add(("k8s.scheduler-leader", leaders.Scheduler.Describe(leaders.At)));
+                        props.Add(("vip.holder-since", leaders.Vip.Describe(leaders.At)));
+                    }
+                    else props.Add(("k8s.etcd-leader", status.EtcdLeader ?? "none"));
                 }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException or k8s.Autorest.HttpOperationException && !ct.IsCancellationRequested)
                 {
@@ -417,7 +425,7 @@ public sealed class LabSession(
             await PublishAsync(model.Lab, s =>
             {
                 var p = s.Properties;
-                foreach (var (k, v) in props) p = p.With(k, v, highlighted: k is "k8s.readyz" or "k8s.etcd-leader" or "k8s.nodes-ready" or "vip.answers");
+                foreach (var (k, v) in props) p = p.With(k, v, highlighted: k is "k8s.readyz" or "k8s.etcd-leader" or "k8s.controller-manager-leader" or "k8s.scheduler-leader" or "k8s.nodes-ready" or "vip.answers");
                 return s with { Properties = p };
             }).ConfigureAwait(false);
         }

@@ -112,7 +112,7 @@ public static class ChaosRunner
         var scenario = options.Scenario;
         var topology = lab.Topology;
         var log = options.Log ?? (_ => { });
-        foreach (var f in scenario.Steps.OfType<FaultStep>().Where(f => f.Target.Role == TargetRole.Named && !topology.Nodes.Any(n => n.Name == f.Target.Node)))
+        foreach (var f in scenario.Steps.OfType<FaultStep>().Where(f => f.Target.Role == TargetRole.Named && !topology.Nodes.Any(n => n.Name == f.Target.Node) && !topology.Etcd.Nodes.Any(n => n.Name == f.Target.Node)))
             throw new ScenarioException([new(scenario.File, f.Line, "target", $"unknown target '{f.Target.Node}': lab '{topology.Name}' has no such node",
                 $"name a node of the lab ({string.Join(", ", topology.Nodes.Select(n => n.Name))}) or a role ({string.Join(", ", TargetSpec.RoleNames)})")]);
 
@@ -145,6 +145,7 @@ public static class ChaosRunner
         private readonly List<ProbeLoop> _loops = [];
         private readonly List<ProbeResult> _notApplicable = [];
         private VipHolderMonitor _monitor = null!;
+        private LeaderMonitor? _leaders;
         private EngineEventLog _engine = null!;
         private WireCaptureData _wire = WireCaptureData.Missing("the capture did not start");
         private string? _error;
@@ -200,6 +201,7 @@ public static class ChaosRunner
             try
             {
                 await _monitor.StartAsync(ct).ConfigureAwait(false);
+                if (kubernetes) (_leaders = new LeaderMonitor(context.Restorer.Lab.Leaders, clock)).Start();
                 BuildProbes();
                 foreach (var loop in _loops) loopTasks.Add(Task.Run(() => loop.RunAsync(probeStop.Token), CancellationToken.None));
                 loopTasks.Add(Task.Run(async () =>
@@ -237,6 +239,7 @@ public static class ChaosRunner
                     "Process.TotalProcessorTime of the runner over the measured window: every probe, the VIP-holder monitor and the fault calls (the Docker engine's share of a docker exec is not in it)",
                     steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null);
                 await _monitor.DisposeAsync().ConfigureAwait(false);
+                if (_leaders is not null) await _leaders.DisposeAsync().ConfigureAwait(false);
                 foreach (var loop in _loops) loop.Probe.Dispose();
 
                 // Never leave the lab broken: undo what is still in place, whatever happened above.
@@ -508,10 +511,13 @@ public static class ChaosRunner
                             }
                             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { wrong.Add("/readyz through the VIP: " + e.GetBaseException().Message); }
                             // Every master's own apiserver and etcd member, not just the one behind the VIP.
+                            // External etcd: the members of their own, not the masters, carry etcd.
+                            var external = topology.Etcd.Topology == EtcdTopology.External ? await EtcdHealth.CheckAsync(docker, topology, ct).ConfigureAwait(false) : null;
                             var health = await ControlPlaneHealth.CheckAsync(docker, topology.Name,
-                                [.. topology.Nodes.Select(n => (n.Name, n.Ip.ToString(), true))], topology.Kubernetes.ApiServerPort, ct).ConfigureAwait(false);
+                                [.. topology.Nodes.Select(n => (n.Name, n.Ip.ToString(), true))], topology.Kubernetes.ApiServerPort, ct, external).ConfigureAwait(false);
                             wrong.AddRange(health.Nodes.Where(n => n.ApiServer != "ok").Select(n => $"{n.Node}'s apiserver: {n.ApiServer}"));
-                            wrong.AddRange(health.Nodes.Where(n => n.Etcd != "healthy").Select(n => $"{n.Node}'s etcd: {n.Etcd}"));
+                            wrong.AddRange(health.Nodes.Where(n => n.Etcd is not ("healthy" or ControlPlaneHealth.NoLocalEtcd)).Select(n => $"{n.Node}'s etcd: {n.Etcd}"));
+                            if (external is not null) wrong.AddRange(external.Members.Where(m => m.Health != "healthy").Select(m => $"etcd member {m.Name}: {m.Health}"));
                         }
                         if (wrong.Count == 0) return null;
                         last = string.Join("; ", wrong);
@@ -602,6 +608,7 @@ public static class ChaosRunner
                 Restore = restore,
                 Interrupted = interrupted,
                 Error = _error,
+                Leaders = _leaders is null ? null : LeaderResults.Build(topology, _leaders, faults, probes, [.. _steps], measuredUntil),
             };
         }
 

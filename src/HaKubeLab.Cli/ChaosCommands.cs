@@ -29,6 +29,7 @@ internal static class ChaosCommands
         var chaos = new Command("chaos", "Fault injection against a running lab: scenarios with probes, failover and availability measured, reports (JSON, Markdown, JUnit, SVG) and OpenTelemetry.");
         chaos.Add(List());
         chaos.Add(RunCommand());
+        chaos.Add(CompareTopologiesCommand.Create());
         return chaos;
     }
 
@@ -61,7 +62,7 @@ internal static class ChaosCommands
             if (parse.GetValue(faults))
             {
                 Console.WriteLine();
-                Console.WriteLine("Faults (targets: a node name such as m02, or vip-holder, non-holder, etcd-leader, random):");
+                Console.WriteLine($"Faults (targets: a node name such as m02, an external etcd member such as e01, or {string.Join(", ", TargetSpec.RoleNames)}):");
                 foreach (var f in FaultKinds.All) Console.WriteLine($"  {f.Name,-20} {f.Description}");
             }
             Console.WriteLine();
@@ -87,7 +88,7 @@ internal static class ChaosCommands
         return cmd;
     }
 
-    private static int RunWithSignals(Func<CancellationToken, Task<int>> body)
+    internal static int RunWithSignals(Func<CancellationToken, Task<int>> body)
     {
         using var cts = new CancellationTokenSource();
         var signals = 0;
@@ -121,7 +122,7 @@ internal static class ChaosCommands
             catch (Exception e) when (e is LabNotFoundException or LabRecordException) { throw new LabNotReadyException(e.Message); }
             await using var _ = lab;
             var path = ScenarioCatalog.Resolve(parse.GetValue(scenarioArg)!);
-            var scenario = ScenarioLoader.LoadFile(path, [.. lab.Topology.Nodes.Select(n => n.Name)]);
+            var scenario = ScenarioLoader.LoadFile(path, [.. lab.Topology.Nodes.Select(n => n.Name), .. lab.Topology.Etcd.Nodes.Select(n => n.Name)]);
             var runFolder = ChaosRunner.DefaultRunFolder(scenario, lab.Name, parse.GetValue(outDir)?.FullName);
 
             Console.WriteLine($"Chaos scenario '{scenario.Name}' ({path}) against lab '{lab.Name}', VIP {lab.Topology.Vip}:{lab.Topology.LoadBalancer.Port}, profile {lab.Topology.Profile.ToString().ToLowerInvariant()}, for {Durations.Format(scenario.Duration)}");
@@ -177,6 +178,7 @@ internal static class ChaosCommands
                           (r.Cpu.SteadyPercentOfOneCore is { } steady ? $"; {F(steady, "0.0")} % after start-up)" : ")"));
         if (r.Restore is { } restore) Console.WriteLine($"Lab restored: {(restore.Ok ? "yes" : "NO")} ({F(restore.Seconds, "0.0")} s){(restore.Ok ? "" : ": " + restore.Detail)}");
         if (r.Error is not null) Console.WriteLine($"ERROR: {r.Error}");
+        CompareTopologiesCommand.PrintLeaders(r);
         Console.WriteLine();
         foreach (var e in r.Expectations)
             Console.WriteLine($"{(e.Status == ExpectationStatus.Passed ? "PASS" : e.Status == ExpectationStatus.Failed ? "FAIL" : "SKIP")}  {e.Text}  (line {e.Line}): {e.Message}");

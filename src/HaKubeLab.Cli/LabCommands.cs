@@ -125,6 +125,12 @@ internal static class LabCommands
                 foreach (var e in etcdNodes)
                     Console.WriteLine($"{e.Name,-6} {e.Ip,-16} {e.State,-11} {e.Health}{(e.Leader ? " (leader)" : "")}");
             }
+            if (status.Leaders is { } leaders)
+            {
+                Console.WriteLine("Leaders:");
+                foreach (var l in leaders.All.Where(l => status.Kubernetes || l.Role == "vip"))
+                    Console.WriteLine($"  {(l.Role == "vip" ? "VIP holder" : l.Role),-24} {l.Describe(leaders.At)}");
+            }
             return 0;
         }));
         return cmd;

@@ -113,9 +113,14 @@ internal static class LintCommands
         var json = new Option<bool>("--json") { Description = "Print JSON: settings, now{holder, possibleHolders, priorities, loadBalancerAnswers, ...}, predictions[...]." };
         var noApi = new Option<bool>("--no-apiservers") { Description = "Assume no apiserver runs (a lab brought up with --no-kubernetes)." };
         var labOption = new Option<string?>("--lab") { Description = "Explain a running lab: its recorded settings (profile, Kubernetes or not) and who holds its VIP now." };
+        var lose = new Option<string[]>("--lose")
+        {
+            Description = "A part already lost, for what the topology survives: a master (m01) or external etcd node (e01), or PART:NODE with PART etcd, apiserver, controller-manager, scheduler, haproxy, keepalived. Repeatable (e.g. --lose m01 --lose m02).",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var cmd = new Command("explain", "Say who holds the VIP with these settings, who would take it if a node, haproxy, keepalived or apiserver failed, after how long, and whether the load-balancer port and the API stay reachable.")
         {
-            topology, fail, json, noApi, labOption,
+            topology, fail, json, noApi, labOption, lose,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -139,7 +144,8 @@ internal static class LintCommands
                     state = LabState.From(snapshot, apiServers);
                 }
                 var faults = (parse.GetValue(fail) ?? []).Select(Fault.Parse).ToList();
-                var e = Explainer.Explain(lab, faults.Count > 0 ? faults : null, new ExplainOptions(ApiServersRunning: apiServers) { State = state });
+                var lost = (parse.GetValue(lose) ?? []).Select(l => LostPart.Parse(l, lab)).ToList();
+                var e = Explainer.Explain(lab, faults.Count > 0 ? faults : null, new ExplainOptions(ApiServersRunning: apiServers) { State = state, Lost = lost });
                 if (parse.GetValue(labOption) is { } shown && !parse.GetValue(json))
                     Console.WriteLine($"Lab '{shown}' (from its record): VIP {lab.Vip} is held by {measuredHolder ?? "no single node"} now (read from the nodes' interfaces).");
                 if (parse.GetValue(json))
@@ -152,6 +158,12 @@ internal static class LintCommands
                 Console.WriteLine();
                 Console.WriteLine("Now:");
                 foreach (var line in e.NowStory) Console.WriteLine("  " + line);
+                if (e.Survival is { } survival)
+                {
+                    Console.WriteLine();
+                    Console.WriteLine($"What the {survival.Topology.ToString().ToLowerInvariant()} topology survives: {survival.Members.Count} etcd members, quorum {survival.Quorum}, tolerates {survival.Tolerates}; writes stop on losing {string.Join(", or ", survival.WhatStopsWrites)}.");
+                    foreach (var line in survival.Story) Console.WriteLine("  " + line);
+                }
                 foreach (var p in e.Predictions)
                 {
                     Console.WriteLine();

@@ -25,7 +25,7 @@ public class FailoverModelTests
     {
         var data = new TheoryData<string, FaultKind, string, string>();
         foreach (var profile in new[] { "seed", "recommended" })
-            foreach (var kind in Enum.GetValues<FaultKind>())
+            foreach (var kind in Enum.GetValues<FaultKind>().Where(k => k != FaultKind.EtcdNodeKill)) // an external etcd member is no master: TopologySurvivalTests
                 foreach (var node in new[] { "m01", "m02" }) // the VIP holder and a backup
                     foreach (var earlier in new[] { "none", "m03-down", "m02-haproxy-down" }) // faults carried over from earlier in a run
                         data.Add(profile, kind, node, earlier);
@@ -296,7 +296,7 @@ public class FailoverModelTests
     public void The_one_vocabulary_names_every_kind_once_and_keeps_the_scenario_names()
     {
         var kinds = Enum.GetValues<FaultKind>();
-        Assert.Equal(17, kinds.Length);
+        Assert.Equal(20, kinds.Length);
         Assert.Equal(kinds.Order(), FaultKinds.All.Select(f => f.Kind).Order());
         Assert.Equal(FaultKinds.All.Length, FaultKinds.All.Select(f => f.Name).Distinct().Count());
         foreach (var f in FaultKinds.All)

@@ -39,6 +39,7 @@ public sealed class EngineEventLog : IAsyncDisposable
         FaultKind.NodePause => (LabRole.Node, "pause"),
         FaultKind.HaproxyKill or FaultKind.HaproxyStop or FaultKind.HaproxyCrash => (LabRole.Haproxy, "die"),
         FaultKind.KeepalivedKill or FaultKind.KeepalivedStop or FaultKind.KeepalivedCrash => (LabRole.Keepalived, "die"),
+        FaultKind.EtcdNodeKill => (LabRole.Etcd, "die"),
         _ => null,
     };
 

@@ -53,6 +53,7 @@ public static class FaultFactory
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(context);
+        if (kind == FaultKind.EtcdNodeKill) return new EtcdNodeFault(context, EtcdNodeFault.Member(context.Topology, node));
         context.Topology.Node(node); // names the known nodes when it is not one
         FailoverModel.EnsureApplies(context.Topology, kind); // etcd-kill on a master of an external-etcd lab: nothing to kill
         return kind switch
@@ -70,6 +71,8 @@ public static class FaultFactory
             FaultKind.ApiServerKill => new ProcessFault(context, node, kind, "kube-apiserver"),
             FaultKind.EtcdKill => new ProcessFault(context, node, kind, "etcd"),
             FaultKind.KubeletKill => new ProcessFault(context, node, kind, "kubelet"),
+            FaultKind.ControllerManagerKill => new ProcessFault(context, node, kind, "kube-controller-manager"),
+            FaultKind.SchedulerKill => new ProcessFault(context, node, kind, "kube-scheduler"),
             FaultKind.NetworkPartition => new PartitionFault(context, node),
             FaultKind.NetworkLoss => new LossFault(context, node, parameters.Probability ?? throw new ArgumentException("network-loss needs a probability", nameof(parameters))),
             FaultKind.NetworkRate => new RateFault(context, node, parameters.Rate ?? throw new ArgumentException("network-rate needs a rate", nameof(parameters))),
@@ -92,6 +95,8 @@ public static class FaultFactory
         var probeNode = context.Topology.Nodes[0].Name;
         switch (kind)
         {
+            case FaultKind.EtcdNodeKill when context.Topology.Etcd.Topology != HaKubeLab.Topology.EtcdTopology.External:
+                throw new FaultUnsupportedException($"etcd-node-kill kills a member container of the external etcd topology, and lab '{context.Topology.Name}' runs etcd stacked on its masters. Use etcd-kill (target etcd-leader or a master) there, or bring up a lab with 'etcd: {{ topology: external }}'.");
             case FaultKind.NetworkDelay:
             {
                 var r = await context.ShAsync(probeNode, "unshare -n sh -c 'ip link set lo up && tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root' 2>&1", ct).ConfigureAwait(false);
@@ -285,12 +290,15 @@ public sealed class SidecarFault(FaultContext context, string node, FaultKind ki
 /// <summary>kube-apiserver-kill, etcd-kill, kubelet-kill: SIGKILL of a process in the node's PID namespace (pkill -x).</summary>
 public sealed class ProcessFault(FaultContext context, string node, FaultKind kind, string process) : FaultBase(context, node, kind)
 {
-    public override string Mechanism => $"pkill -KILL -x {process} inside {Context.Container(Node)} (the kubelet restarts static pods, systemd the kubelet)";
+    // pkill/pgrep -x match the kernel's comm, which keeps 15 characters: kube-controller-manager is "kube-controller".
+    private readonly string _comm = process.Length > 15 ? process[..15] : process;
+
+    public override string Mechanism => $"pkill -KILL -x {_comm} inside {Context.Container(Node)} (the kubelet restarts static pods, systemd the kubelet)";
     public override bool HealsItself => true;
 
     public override async Task<double> InjectAsync(CancellationToken ct)
     {
-        var r = await Context.ShAsync(Node, $"pkill -KILL -x {process}", ct).ConfigureAwait(false);
+        var r = await Context.ShAsync(Node, $"pkill -KILL -x {_comm}", ct).ConfigureAwait(false);
         var faultTime = Now;
         if (r.ExitCode == 1) throw new ChaosException($"no {process} process runs in {Context.Container(Node)}; nothing was killed");
         if (!r.Succeeded) throw new ChaosException($"pkill {process} in {Context.Container(Node)} failed (exit {r.ExitCode}): {r.Stderr.Trim()}");
@@ -305,7 +313,7 @@ public sealed class ProcessFault(FaultContext context, string node, FaultKind ki
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(90))
         {
-            if ((await Context.ShAsync(Node, $"pgrep -x {process} >/dev/null", ct).ConfigureAwait(false)).Succeeded) return;
+            if ((await Context.ShAsync(Node, $"pgrep -x {_comm} >/dev/null", ct).ConfigureAwait(false)).Succeeded) return;
             await Task.Delay(500, ct).ConfigureAwait(false);
         }
         Context.Log($"warning: {process} did not come back in {Context.Container(Node)} within 90 s");

@@ -2,6 +2,7 @@ using Docker.DotNet;
 using HaKubeLab.Chaos.Probes;
 using HaKubeLab.Chaos.Scenarios;
 using HaKubeLab.Runtime;
+using HaKubeLab.Topology;
 
 namespace HaKubeLab.Chaos.Faults;
 
@@ -21,7 +22,9 @@ public sealed class TargetResolver(FaultContext context, VipHolderMonitor monito
         switch (target.Role)
         {
             case TargetRole.Named:
-                return (topology.Node(target.Node!).Name, "by name");
+                return topology.Etcd.Nodes.FirstOrDefault(n => n.Name == target.Node && topology.Nodes.All(m => m.Name != n.Name)) is { } member
+                    ? (member.Name, "by name (an external etcd member)")
+                    : (topology.Node(target.Node!).Name, "by name");
             case TargetRole.VipHolder:
             {
                 var look = monitor.Current ?? throw new ChaosException("no VIP-holder look yet");
@@ -34,10 +37,37 @@ public sealed class TargetResolver(FaultContext context, VipHolderMonitor monito
             case TargetRole.EtcdLeader:
             {
                 if (!kubernetes) throw new ChaosException("target etcd-leader needs Kubernetes; this lab has none");
-                var nodes = await RunningAsync(ct).ConfigureAwait(false);
-                var health = await ControlPlaneHealth.CheckAsync(context.Docker, topology.Name,
-                    [.. topology.Nodes.Select(n => (n.Name, n.Ip.ToString(), nodes.Contains(n.Name)))], topology.Kubernetes.ApiServerPort, ct).ConfigureAwait(false);
-                return health.EtcdLeader is { } leader ? (leader, "leads etcd (etcdctl endpoint status)") : throw new ChaosException("target etcd-leader: no etcd member reports a leader (quorum lost?)");
+                var leader = await context.Restorer.Lab.Leaders.EtcdAsync(history: false, ct).ConfigureAwait(false);
+                return leader.Holder is { } h ? (h, $"leads etcd (etcdctl endpoint status{(leader.Term is { } term ? $", term {term}" : "")})")
+                    : throw new ChaosException($"target etcd-leader: no etcd member reports a leader ({leader.Problem})");
+            }
+            case TargetRole.ControllerManagerLeader or TargetRole.SchedulerLeader:
+            {
+                var role = target.Role == TargetRole.ControllerManagerLeader ? "controller-manager-leader" : "scheduler-leader";
+                if (!kubernetes) throw new ChaosException($"target {role} needs Kubernetes; this lab has none");
+                var (cm, scheduler) = await context.Restorer.Lab.Leaders.LeasesAsync(ct).ConfigureAwait(false);
+                var lease = target.Role == TargetRole.ControllerManagerLeader ? cm : scheduler;
+                if (lease.Holder is not { } holder) throw new ChaosException($"target {role}: {lease.Problem ?? "the lease names no holder"}");
+                if (lease.Expired(DateTimeOffset.UtcNow)) throw new ChaosException($"target {role}: the lease of {lease.Identity} expired at {lease.RenewTime?.AddSeconds(lease.LeaseDurationSeconds ?? 0):HH:mm:ss.fff}: nobody leads now");
+                return (topology.Node(holder).Name, $"holds the lease kube-system/{lease.Role} ({lease.Identity}, renewed {lease.RenewTime:HH:mm:ss.fff})");
+            }
+            case TargetRole.EtcdNode:
+            {
+                if (topology.Etcd.Topology != EtcdTopology.External || topology.Etcd.Nodes.IsEmpty)
+                    throw new ChaosException($"target etcd-node needs the external etcd topology; lab '{topology.Name}' runs etcd stacked on its masters (target etcd-leader or a master with etcd-kill)");
+                var members = new List<string>();
+                foreach (var m in topology.Etcd.Nodes)
+                {
+                    try
+                    {
+                        var c = await context.Docker.Containers.InspectContainerAsync(LabNames.Container(topology.Name, m.Name, LabRole.Etcd), ct).ConfigureAwait(false);
+                        if (c.State is { Running: true, Paused: false } && !busy.Contains(m.Name)) members.Add(m.Name);
+                    }
+                    catch (DockerContainerNotFoundException) { }
+                }
+                if (members.Count == 0) throw new ChaosException("target etcd-node: no running etcd member is free of faults");
+                var pick = members[random.Next(members.Count)];
+                return (pick, $"picked at random (seeded) from the running etcd members {string.Join(", ", members)}");
             }
             default:
             {

@@ -148,6 +148,8 @@ public static class ReportWriter
             md.AppendLine();
         }
 
+        md.Append(LeaderReport.Markdown(r));
+
         md.AppendLine("## Steps").AppendLine();
         md.AppendLine("| line | step | start | end | |").AppendLine("| --- | --- | --- | --- | --- |");
         foreach (var s in r.Steps) md.AppendLine($"| {s.Line} | {Cell(s.Description)} | {F(s.Start)} s | {F(s.End)} s | {Cell(s.Error ?? "ok")} |");

@@ -37,6 +37,9 @@ public sealed record RunResult
     /// <summary>What stopped the steps early (a failed injection, a wait_until that timed out), if anything.</summary>
     public string? Error { get; init; }
 
+    /// <summary>The leaders during the run (etcd, controller-manager, scheduler), their gaps, and the survival prediction per fault; null without Kubernetes.</summary>
+    public LeadersResult? Leaders { get; init; }
+
     /// <summary>Every expectation held (or was skipped), nothing went wrong and the lab was restored.</summary>
     public bool Passed => Error is null && !Interrupted && Restore?.Ok != false && Expectations.All(e => e.Status != ExpectationStatus.Failed);
 

@@ -174,12 +174,21 @@ public enum TargetRole
     EtcdLeader,
     /// <summary>Any running node without an active fault (picked with the run's seed).</summary>
     Random,
+    /// <summary>The master whose kube-controller-manager holds the lease kube-system/kube-controller-manager (Kubernetes only).</summary>
+    ControllerManagerLeader,
+    /// <summary>The master whose kube-scheduler holds the lease kube-system/kube-scheduler (Kubernetes only).</summary>
+    SchedulerLeader,
+    /// <summary>A running member container of the external etcd topology without an active fault (picked with the run's seed).</summary>
+    EtcdNode,
 }
 
 /// <summary>A fault's target: never an address, always a node of the lab.</summary>
 public sealed record TargetSpec(TargetRole Role, string? Node = null)
 {
-    public static readonly ImmutableArray<string> RoleNames = ["vip-holder", "non-holder", "etcd-leader", "random"];
+    public static readonly ImmutableArray<string> RoleNames = ["vip-holder", "non-holder", "etcd-leader", "random", "controller-manager-leader", "scheduler-leader", "etcd-node"];
+
+    /// <summary>The roles only a lab with Kubernetes has (they are looked up from etcd or the API).</summary>
+    public bool NeedsKubernetes => Role is TargetRole.EtcdLeader or TargetRole.ControllerManagerLeader or TargetRole.SchedulerLeader or TargetRole.EtcdNode;
 
     public override string ToString() => Role switch
     {
@@ -187,6 +196,9 @@ public sealed record TargetSpec(TargetRole Role, string? Node = null)
         TargetRole.VipHolder => "vip-holder",
         TargetRole.NonHolder => "non-holder",
         TargetRole.EtcdLeader => "etcd-leader",
+        TargetRole.ControllerManagerLeader => "controller-manager-leader",
+        TargetRole.SchedulerLeader => "scheduler-leader",
+        TargetRole.EtcdNode => "etcd-node",
         _ => "random",
     };
 
@@ -197,6 +209,9 @@ public sealed record TargetSpec(TargetRole Role, string? Node = null)
         "non-holder" => new(TargetRole.NonHolder),
         "etcd-leader" => new(TargetRole.EtcdLeader),
         "random" => new(TargetRole.Random),
+        "controller-manager-leader" => new(TargetRole.ControllerManagerLeader),
+        "scheduler-leader" => new(TargetRole.SchedulerLeader),
+        "etcd-node" => new(TargetRole.EtcdNode),
         _ when System.Text.RegularExpressions.Regex.IsMatch(text, "^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$") => new(TargetRole.Named, text),
         _ => null,
     };

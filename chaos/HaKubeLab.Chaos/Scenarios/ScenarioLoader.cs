@@ -98,7 +98,7 @@ public static class ScenarioLoader
             var probes = ReadProbes(top.GetValueOrDefault("probes"));
             var steps = ReadSteps(top.GetValueOrDefault("steps"));
             var expectations = ReadExpectations(top.GetValueOrDefault("expectations"));
-            var needsK8s = k8s == "required" || steps.OfType<FaultStep>().Any(f => FaultKinds.Info(f.Kind).NeedsKubernetes || f.Target.Role == TargetRole.EtcdLeader);
+            var needsK8s = k8s == "required" || steps.OfType<FaultStep>().Any(f => FaultKinds.Info(f.Kind).NeedsKubernetes || f.Target.NeedsKubernetes);
             return new Scenario
             {
                 Name = name ?? "",
@@ -289,7 +289,7 @@ public static class ScenarioLoader
             foreach (var (key, applies) in new[] { ("probability", kind == FaultKind.NetworkLoss), ("rate", kind == FaultKind.NetworkRate), ("delay", kind == FaultKind.NetworkDelay), ("jitter", kind == FaultKind.NetworkDelay) })
                 if (!applies && kind is not null && keys.TryGetValue(key, out var extra))
                     Error(extra, $"{at}.{key}", $"does not apply to {faultName}", "remove it");
-            if (kind is FaultKind.NodeRestart or FaultKind.HaproxyCrash or FaultKind.KeepalivedCrash or FaultKind.ApiServerKill or FaultKind.EtcdKill or FaultKind.KubeletKill && forNode is not null)
+            if (kind is FaultKind.NodeRestart or FaultKind.HaproxyCrash or FaultKind.KeepalivedCrash or FaultKind.ApiServerKill or FaultKind.EtcdKill or FaultKind.KubeletKill or FaultKind.ControllerManagerKill or FaultKind.SchedulerKill && forNode is not null)
                 Error(forNode, at + ".for", $"{faultName} heals by itself, so 'for' does not apply", "remove it; add a 'wait' step to watch it heal");
 
             return kind is null || target is null ? null : new FaultStep((int)map.Start.Line, id, kind.Value, target, new FaultParameters(probability, rate, delay, jitter), forDuration);

@@ -9,11 +9,34 @@ namespace HaKubeLab.Explain;
 /// <param name="ApiServersRunning">The apiservers run (after kubeadm); false for a load-balancer tier brought up without Kubernetes.</param>
 public sealed record ExplainOptions(bool ApiServersRunning = true)
 {
+    /// <summary>Parts already lost besides what <see cref="State"/> says (e.g. <c>explain --lose etcd:m02</c>), for the survival prediction.</summary>
+    public IReadOnlyList<LostPart> Lost { get; init; } = [];
+
     /// <summary>Earlier faults still in place (per node) and the VIP holder; null: a healthy lab. Its <see cref="LabState.ApiServersRunning"/> is taken from <see cref="ApiServersRunning"/>.</summary>
     public LabState? State { get; init; }
 
-    /// <summary>The lab state the predictions start from.</summary>
-    public LabState StartState => (State ?? LabState.Healthy) with { ApiServersRunning = ApiServersRunning };
+    /// <summary>The lab state the predictions start from (with <see cref="Lost"/> masters, sidecars and apiservers down).</summary>
+    public LabState StartState
+    {
+        get
+        {
+            var state = (State ?? LabState.Healthy) with { ApiServersRunning = ApiServersRunning };
+            foreach (var l in Lost)
+            {
+                var c = state.Of(l.Name);
+                state = l.Part switch
+                {
+                    ControlPlanePart.Master => state.With(l.Name, c with { NodeUp = false }),
+                    ControlPlanePart.Haproxy => state.With(l.Name, c with { HaproxyUp = false }),
+                    ControlPlanePart.Keepalived => state.With(l.Name, c with { KeepalivedUp = false }),
+                    // A stacked apiserver without its own etcd member cannot serve.
+                    ControlPlanePart.ApiServer or ControlPlanePart.EtcdMember => state.With(l.Name, c with { ApiServerUp = false }),
+                    _ => state,
+                };
+            }
+            return state;
+        }
+    }
 }
 
 /// <summary>
@@ -48,8 +71,44 @@ public static class Explainer
         var settings = FailoverModel.Settings(t);
         var state = options.StartState;
         var now = FailoverModel.Now(t, state);
-        var predictions = (faults ?? DefaultFaults).Select(f => Predict(t, state, now, f)).ToList();
-        return new Explanation(settings, now, NowStory(t, settings, now, options), predictions);
+        var lost = options.ApiServersRunning ? LostNow(t, options) : [];
+        var predictions = (faults ?? DefaultFaults).Select(f => Predict(t, state, now, f)).Select(p => options.ApiServersRunning ? WithSurvival(t, p, lost, state.Holder) : p).ToList();
+        ExplainedSurvival? survival = null;
+        if (options.ApiServersRunning)
+        {
+            var s = TopologySurvival.Predict(t, lost, state.Holder);
+            survival = new ExplainedSurvival(s.Topology, s.Members, s.Quorum, s.Tolerates, TopologySurvival.DescribeWhatStopsWrites(t), s.Story, s);
+        }
+        return new Explanation(settings, now, NowStory(t, settings, now, options), predictions, survival);
+    }
+
+    /// <summary>The parts lost now: what the lab state says is down, plus <see cref="ExplainOptions.Lost"/>.</summary>
+    private static List<LostPart> LostNow(LabTopology t, ExplainOptions options)
+    {
+        var lost = new List<LostPart>(options.Lost);
+        foreach (var (node, c) in options.StartState.Conditions)
+        {
+            if (t.Nodes.All(n => n.Name != node)) continue;
+            if (!c.NodeUp) lost.Add(new LostPart(ControlPlanePart.Master, node));
+            else
+            {
+                if (!c.HaproxyUp) lost.Add(new LostPart(ControlPlanePart.Haproxy, node));
+                if (!c.KeepalivedUp) lost.Add(new LostPart(ControlPlanePart.Keepalived, node));
+            }
+        }
+        return [.. lost.Distinct()];
+    }
+
+    /// <summary>The prediction with what the topology survives while the fault holds (the parts lost now plus the fault's).</summary>
+    private static FaultPrediction WithSurvival(LabTopology t, FaultPrediction p, List<LostPart> lost, string? holder)
+    {
+        if (p.Outcome is not { } o || TopologySurvival.LostBy(o.Kind, o.Node) is not { } part) return p;
+        try
+        {
+            var s = TopologySurvival.Predict(t, [.. lost, part], holder);
+            return p with { Survival = s, Story = [.. p.Story, $"While it is down: {s.Summary}."] };
+        }
+        catch (ArgumentException) { return p; }
     }
 
     /// <summary>What one fault does, as explain tells it.</summary>
@@ -135,6 +194,9 @@ public static class Explainer
         FaultKind.ApiServerKill => $"The apiserver on {node} dies.",
         FaultKind.EtcdKill => $"etcd on {node} dies: {node}'s apiserver, which uses only its local etcd, cannot serve until the kubelet has restarted etcd.",
         FaultKind.KubeletKill => $"The kubelet on {node} dies; its static pods keep running and systemd restarts it.",
+        FaultKind.ControllerManagerKill => $"kube-controller-manager on {node} dies; the kubelet restarts it. If it held the kube-controller-manager lease, no controller runs until another instance takes the lease.",
+        FaultKind.SchedulerKill => $"kube-scheduler on {node} dies; the kubelet restarts it. If it held the kube-scheduler lease, no pod is scheduled until another instance takes the lease.",
+        FaultKind.EtcdNodeKill => $"The external etcd member {node} dies (its container is killed); the masters and their load balancer are untouched.",
         FaultKind.NetworkPartition => $"{node}'s network link goes down: nothing reaches it, its adverts stop and the VIP cannot be reached there.",
         FaultKind.NetworkLoss => $"{node}'s network drops packets at random.",
         FaultKind.NetworkRate => $"{node}'s outgoing traffic is rate-limited.",
@@ -170,7 +232,7 @@ public static class Explainer
                 : apiKind
                     ? "The track scripts keep passing: each asks through its own haproxy, which sends the request to an apiserver that answers."
                     : "No track script result changes.");
-        else if (fault.Kind == FaultKind.KubeletKill)
+        else if (fault.Kind is FaultKind.KubeletKill or FaultKind.ControllerManagerKill or FaultKind.SchedulerKill or FaultKind.EtcdNodeKill)
             story.Add("Nothing VRRP or haproxy sees changes.");
 
         if (before is null)

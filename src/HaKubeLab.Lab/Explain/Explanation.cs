@@ -31,7 +31,20 @@ public sealed record FaultPrediction(
     TimeWindow? Failover = null,
     bool DownUntilUndone = false,
     FaultRecovery Recovery = FaultRecovery.UntilUndone,
-    [property: JsonIgnore] FailoverOutcome? Outcome = null);
+    [property: JsonIgnore] FailoverOutcome? Outcome = null,
+    SurvivalPrediction? Survival = null);
 
 /// <summary>Who holds the VIP with the current settings, and what each fault would do.</summary>
-public sealed record Explanation(FailoverSettings Settings, VipState Now, IReadOnlyList<string> NowStory, IReadOnlyList<FaultPrediction> Predictions);
+public sealed record Explanation(FailoverSettings Settings, VipState Now, IReadOnlyList<string> NowStory, IReadOnlyList<FaultPrediction> Predictions,
+    ExplainedSurvival? Survival = null);
+
+/// <summary>What the topology survives (<see cref="TopologySurvival"/>), as explain quotes it: now (with any parts already lost) and what stops writes.</summary>
+/// <param name="Topology">stacked or external.</param>
+/// <param name="Members">The etcd members.</param>
+/// <param name="Quorum">Members needed to commit.</param>
+/// <param name="Tolerates">Members that may be lost.</param>
+/// <param name="WhatStopsWrites">The smallest losses of whole machines that stop writes through the VIP, in words.</param>
+/// <param name="Story">The predictor's sentences for the parts lost now.</param>
+/// <param name="Now">The predictor's full answer for the parts lost now.</param>
+public sealed record ExplainedSurvival(EtcdTopology Topology, IReadOnlyList<string> Members, int Quorum, int Tolerates, IReadOnlyList<string> WhatStopsWrites,
+    IReadOnlyList<string> Story, SurvivalPrediction Now);

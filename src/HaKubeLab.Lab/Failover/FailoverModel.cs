@@ -289,7 +289,7 @@ public static class FailoverModel
     public static FaultRecovery Recovery(FaultKind kind) => kind switch
     {
         FaultKind.HaproxyCrash or FaultKind.KeepalivedCrash => FaultRecovery.QuickRestart,
-        FaultKind.NodeRestart or FaultKind.ApiServerKill or FaultKind.EtcdKill or FaultKind.KubeletKill => FaultRecovery.RestartsByItself,
+        FaultKind.NodeRestart or FaultKind.ApiServerKill or FaultKind.EtcdKill or FaultKind.KubeletKill or FaultKind.ControllerManagerKill or FaultKind.SchedulerKill => FaultRecovery.RestartsByItself,
         _ => FaultRecovery.UntilUndone,
     };
 
@@ -340,12 +340,15 @@ public static class FailoverModel
         var nowOutcome = state.Holder is { } observed ? VrrpElection.After(t, t.Node(observed).Name, scriptsBefore) : VrrpElection.Initial(t, scriptsBefore);
         var before = State(t, s, nowOutcome, baseline, stale: null, apiInRotationButDead: false);
         var holderBefore = state.Holder is { } h ? t.Node(h).Name : before.Holder ?? before.PossibleHolders.FirstOrDefault();
-        node = t.Node(node ?? holderBefore ?? t.Nodes[0].Name).Name;
+        // An external etcd member is not a master: VRRP and haproxy see nothing of it (its effect is etcd's quorum: TopologySurvival).
+        var etcdMember = kind == FaultKind.EtcdNodeKill;
+        node = etcdMember ? EtcdMember(t, node) : t.Node(node ?? holderBefore ?? t.Nodes[0].Name).Name;
         var onHolder = node == holderBefore;
 
         var recovery = Recovery(kind);
         var predictable = IsPredictable(kind);
-        var conditions = new Dictionary<string, NodeCondition>(baseline) { [node] = During(kind, baseline[node]) };
+        var conditions = new Dictionary<string, NodeCondition>(baseline);
+        if (!etcdMember) conditions[node] = During(kind, baseline[node]);
         // A sidecar restarted within about a second is back before any VRRP timer runs out: the election sees nothing.
         var election = recovery == FaultRecovery.QuickRestart ? baseline : conditions;
         var scriptsAfter = ResolveTrackScripts(t, election);
@@ -355,7 +358,7 @@ public static class FailoverModel
         var stale = onHolder && kind is FaultKind.KeepalivedKill or FaultKind.NodePause ? node : null;
         var seed = t.Profile != RenderProfile.Recommended;
         // The seed's haproxy checks by TCP connect: an apiserver whose port still accepts (etcd gone, node frozen) stays in rotation.
-        var apiWasUp = baseline[node].NodeUp && baseline[node].ApiServerUp;
+        var apiWasUp = !etcdMember && baseline[node].NodeUp && baseline[node].ApiServerUp;
         var keepsDead = seed && apiWasUp && kind is FaultKind.EtcdKill or FaultKind.NodePause;
         var after = State(t, s, outcome, conditions, stale, keepsDead);
         var moves = holderBefore is not null && !after.PossibleHolders.Contains(holderBefore) && !after.PossibleHolders.IsEmpty;
@@ -394,7 +397,7 @@ public static class FailoverModel
             marksDown = new(s.HaproxyCheckInterval * (s.HaproxyCheckFall - 1), (s.HaproxyCheckInterval + wait) * s.HaproxyCheckFall);
         }
 
-        var carried = recovery == FaultRecovery.UntilUndone ? state.With(node, conditions[node]) : state;
+        var carried = recovery == FaultRecovery.UntilUndone && !etcdMember ? state.With(node, conditions[node]) : state;
         var stateAfter = carried with { Holder = after.Holder };
 
         return new FailoverOutcome
@@ -423,6 +426,16 @@ public static class FailoverModel
         };
     }
 
+    /// <summary>The external etcd member called <paramref name="name"/>, or an error naming the members (or saying the lab's etcd is stacked).</summary>
+    private static string EtcdMember(LabTopology t, string? name)
+    {
+        if (t.Etcd.Topology != EtcdTopology.External || t.Etcd.Nodes.IsEmpty)
+            throw new ArgumentException($"etcd-node-kill needs the external etcd topology; lab '{t.Name}' runs etcd stacked on its masters (use etcd-kill on a master instead).", nameof(name));
+        if (name is null) return t.Etcd.Nodes[0].Name;
+        return t.Etcd.Nodes.FirstOrDefault(n => n.Name == name)?.Name
+            ?? throw new ArgumentException($"No etcd member '{name}' in lab '{t.Name}'. Known members: {string.Join(", ", t.Etcd.Nodes.Select(n => n.Name))}.", nameof(name));
+    }
+
     private static VipState State(LabTopology t, FailoverSettings s, ElectionOutcome o, IReadOnlyDictionary<string, NodeCondition> c, string? stale, bool apiInRotationButDead)
     {
         var holders = o.PossibleHolders;
@@ -446,6 +459,10 @@ public static class FailoverModel
             return $"{name} does not change what VRRP sees outright; whether adverts get lost is chance";
         if (holderBefore is null)
             return $"no node held the VIP before the fault; {outcome.Reason}";
+        if (kind == FaultKind.EtcdNodeKill)
+            return $"{node} is an etcd member on a container of its own: VRRP and haproxy see nothing of it, so {outcome.Reason}; whether writes go on is etcd's quorum (see the survival prediction)";
+        if (kind is FaultKind.ControllerManagerKill or FaultKind.SchedulerKill)
+            return $"{(kind == FaultKind.ControllerManagerKill ? "kube-controller-manager" : "kube-scheduler")} on {node} dies and the kubelet restarts it: nothing VRRP or haproxy sees changes, so the VIP stays on {holderBefore}; if it led, its lease runs out before another instance takes over";
         if (node != holderBefore)
             return $"the fault is on {node}, not on the VIP holder {holderBefore}: {outcome.Reason}";
         var k = t.Keepalived;
@@ -522,7 +539,9 @@ public static class FailoverModel
                 ? $"{detectionText}; nobody takes the VIP, so nothing answers on {lb} {until}"
                 : $"nobody takes the VIP, so nothing answers on {lb} {until}";
         var api = kind is FaultKind.ApiServerKill or FaultKind.EtcdKill or FaultKind.KubeletKill
-            ? "; API probes: until the kubelet has restarted it (not a VRRP figure)" : "";
+            ? "; API probes: until the kubelet has restarted it (not a VRRP figure)"
+            : kind is FaultKind.ControllerManagerKill or FaultKind.SchedulerKill ? "; a killed leader's lease must run out before another instance leads (leader-election figure, not VRRP)"
+            : kind == FaultKind.EtcdNodeKill ? "; writes depend on etcd's quorum (not a VRRP figure)" : "";
         return detectionText is not null ? $"{detectionText}; vip_tcp should not notice: no failover{api}" : $"vip_tcp should not notice: no failover{api}";
     }
 }

@@ -42,6 +42,12 @@ public enum FaultKind
     NetworkRate,
     /// <summary>Delay (and jitter) added on the node's link.</summary>
     NetworkDelay,
+    /// <summary>kube-controller-manager SIGKILLed inside the node; the kubelet restarts it (a leader's lease runs out first).</summary>
+    ControllerManagerKill,
+    /// <summary>kube-scheduler SIGKILLed inside the node; the kubelet restarts it.</summary>
+    SchedulerKill,
+    /// <summary>A member container of the external etcd topology SIGKILLed (docker kill); not a master.</summary>
+    EtcdNodeKill,
 }
 
 /// <summary>What a fault does, for scenario authors (<c>chaos list --faults</c>) and reports.</summary>
@@ -77,6 +83,9 @@ public static class FaultKinds
         new(FaultKind.NetworkPartition, "network-partition", "Take the node's eth0 down inside its namespace (a pulled cable: keepalived goes to FAULT, nothing reaches the node). Undo: link up, default route (and pod routes) back."),
         new(FaultKind.NetworkLoss, "network-loss", "Drop packets at random on the node's eth0, both ways: iptables -m statistic --mode random --probability P in the node's namespace. Needs 'probability'. Undo: delete the rules."),
         new(FaultKind.NetworkRate, "network-rate", "Limit the node's egress on eth0 with tc tbf. Needs 'rate' (e.g. 1mbit). Undo: delete the qdisc."),
+        new(FaultKind.ControllerManagerKill, "kube-controller-manager-kill", "SIGKILL kube-controller-manager inside the node (pkill in the node's PID namespace); the kubelet restarts the static pod. On the leader, no controller runs until another instance takes the lease (lease duration 15 s).", NeedsKubernetes: true),
+        new(FaultKind.SchedulerKill, "kube-scheduler-kill", "SIGKILL kube-scheduler inside the node; the kubelet restarts the static pod. On the leader, no pod is scheduled until another instance takes the lease (lease duration 15 s).", NeedsKubernetes: true),
+        new(FaultKind.EtcdNodeKill, "etcd-node-kill", "docker kill (SIGKILL) a member container of the external etcd topology (e01 ...; target a member name, etcd-node or etcd-leader). Undo: start it. Only for labs with etcd.topology external.", NeedsKubernetes: true),
         new(FaultKind.NetworkDelay, "network-delay", "Add delay (and jitter) on the node's eth0 with tc netem. Needs 'delay'. Fails before anything is injected when the kernel has no netem: never reports a delay it did not add."),
     ];
 

@@ -21,7 +21,8 @@ public sealed record LabStatus(
     bool? LoadBalancerAnswers,
     IReadOnlyList<NodeStatus> Nodes,
     bool Kubernetes = false,
-    string? EtcdLeader = null)
+    string? EtcdLeader = null,
+    LeaderSnapshot? Leaders = null)
 {
     /// <summary>"stacked" (an etcd member on each master) or "external" (etcd nodes of their own, <see cref="EtcdNodes"/>); null when the lab does not exist.</summary>
     public string? EtcdTopology { get; init; }

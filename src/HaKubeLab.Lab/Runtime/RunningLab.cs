@@ -50,6 +50,14 @@ public sealed partial class RunningLab : IAsyncDisposable
     /// <summary>The one VIP-holder source of this lab.</summary>
     public VipHolderSource VipHolders => _holder;
 
+    private LeaderSource? _leaders;
+
+    /// <summary>The lab's one leader source: etcd's leader, the controller-manager and scheduler leases, the VIP holder.</summary>
+    public LeaderSource Leaders => _leaders ??= new LeaderSource(Docker, Topology, KubeconfigPath, _holder);
+
+    /// <summary>Who leads now (etcd, kube-controller-manager, kube-scheduler, the VIP) and since when.</summary>
+    public Task<LeaderSnapshot> LeadersAsync(CancellationToken ct = default) => Leaders.ReadAsync(history: true, ct);
+
     public string Container(string node, LabRole role = LabRole.Node) => LabNames.Container(Name, Topology.Node(node).Name, role);
 
     /// <summary>Opens lab <paramref name="lab"/> on the local Docker engine (DOCKER_HOST or the default socket).</summary>
@@ -117,12 +125,14 @@ public sealed partial class RunningLab : IAsyncDisposable
             EtcdTopology = external ? "external" : "stacked",
             EtcdNodes = etcdNodes,
         };
-        if (!Kubernetes) return external ? status with { EtcdLeader = etcdHealth!.Leader } : status;
+        if (!Kubernetes) return (external ? status with { EtcdLeader = etcdHealth!.Leader } : status) with { Leaders = await LeadersAsync(ct).ConfigureAwait(false) };
+        var leaders = LeadersAsync(ct);
         var health = await ControlPlaneHealth.CheckAsync(Docker, Name, [.. snapshot.Nodes.Select(n => (n.Name, n.Ip.ToString(), n.Node.Running))], Topology.Kubernetes.ApiServerPort, ct, etcdHealth).ConfigureAwait(false);
         return status with
         {
             Kubernetes = true,
             EtcdLeader = health.EtcdLeader,
+            Leaders = await leaders.ConfigureAwait(false),
             Nodes = [.. nodes.Zip(health.Nodes, (n, h) => n with { ApiServer = h.ApiServer, Etcd = h.Etcd })],
         };
     }
@@ -312,6 +322,7 @@ public sealed partial class RunningLab : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        _leaders?.Dispose();
         if (_ownsDocker) Docker.Dispose();
         return ValueTask.CompletedTask;
     }

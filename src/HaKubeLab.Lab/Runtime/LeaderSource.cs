@@ -1,0 +1,302 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using HaKubeLab.Topology;
+using k8s;
+using k8s.Models;
+
+namespace HaKubeLab.Runtime;
+
+/// <summary>Who leads one part of the control plane, and since when.</summary>
+/// <param name="Role">etcd, kube-controller-manager, kube-scheduler or vip.</param>
+/// <param name="Holder">The node (master or etcd member) that leads; null when none does or it could not be read.</param>
+/// <param name="Since">When the holder became leader, where known (lease acquireTime, etcd's "elected leader" log line, keepalived's MASTER line).</param>
+/// <param name="SinceSource">Where <paramref name="Since"/> comes from, in words.</param>
+/// <param name="Identity">The lease's holderIdentity (<c>&lt;node&gt;_&lt;uuid&gt;</c>): a restarted process has a new one.</param>
+/// <param name="Term">etcd's raft term (one more per election).</param>
+/// <param name="Transitions">The lease's leaseTransitions (how often it changed hands).</param>
+/// <param name="RenewTime">The lease's last renewal.</param>
+/// <param name="LeaseDurationSeconds">How long the lease counts after a renewal.</param>
+/// <param name="Problem">Why nothing could be read (API unreachable, no member answered).</param>
+public sealed record Leader(
+    string Role,
+    string? Holder,
+    DateTimeOffset? Since = null,
+    string SinceSource = "",
+    string? Identity = null,
+    long? Term = null,
+    int? Transitions = null,
+    DateTimeOffset? RenewTime = null,
+    int? LeaseDurationSeconds = null,
+    string? Problem = null)
+{
+    /// <summary>The lease ran out at <paramref name="now"/> (its holder stopped renewing): nobody leads, whatever holderIdentity says.</summary>
+    public bool Expired(DateTimeOffset now) => RenewTime is { } r && LeaseDurationSeconds is { } d && now > r.AddSeconds(d);
+
+    /// <summary>"m01 since 14:38:17.280 (lease acquireTime; 0 transitions)", "none (...)".</summary>
+    public string Describe(DateTimeOffset now) =>
+        Holder is null ? $"none{(Problem is null ? "" : $" ({Problem})")}"
+        : $"{Holder}{(Expired(now) ? " (lease EXPIRED)" : "")}" +
+          (Since is { } s ? $" since {s.ToUniversalTime():HH:mm:ss.fff} UTC ({SinceSource}{(Transitions is { } t ? $"; {t} transition{(t == 1 ? "" : "s")}" : "")}{(Term is { } term ? $"; term {term}" : "")})"
+              : Term is { } term2 ? $" (term {term2})" : "");
+}
+
+/// <summary>The leaders of a lab at one moment: etcd's, the controller-manager's and scheduler's (their leases), and the VIP holder.</summary>
+public sealed record LeaderSnapshot(DateTimeOffset At, Leader Etcd, Leader ControllerManager, Leader Scheduler, Leader Vip)
+{
+    public IEnumerable<Leader> All => [Etcd, ControllerManager, Scheduler, Vip];
+}
+
+/// <summary>
+/// The one leader source of a lab: etcd's leader (etcdctl endpoint status, through a running master with kubeadm's
+/// client certificates; stacked: the masters' members, external: the etcd nodes'), the controller-manager and scheduler
+/// leaders (their Lease objects in kube-system, read through the VIP with KubernetesClient) and the VIP holder (the one
+/// <see cref="VipHolderSource"/>). With <c>history</c> it also says since when each leads: the lease's acquireTime,
+/// etcd's "elected leader ... at term N" log line, keepalived's last MASTER line. <c>status</c>, <see cref="RunningLab"/>,
+/// the AppHost and the chaos runner's leader probe use it.
+/// </summary>
+public sealed partial class LeaderSource : IDisposable
+{
+    public const string ControllerManagerLease = "kube-controller-manager";
+    public const string SchedulerLease = "kube-scheduler";
+
+    private readonly IDockerClient _docker;
+    private readonly LabTopology _topology;
+    private readonly VipHolderSource _vip;
+    private readonly IKubernetes? _client;
+
+    /// <param name="kubeconfig">The admin kubeconfig (server: the cluster endpoint through the VIP); null without Kubernetes.</param>
+    /// <param name="vip">The lab's one VIP-holder source.</param>
+    public LeaderSource(IDockerClient docker, LabTopology topology, string? kubeconfig, VipHolderSource vip, TimeSpan? apiTimeout = null)
+    {
+        _docker = docker ?? throw new ArgumentNullException(nameof(docker));
+        _topology = topology ?? throw new ArgumentNullException(nameof(topology));
+        _vip = vip ?? throw new ArgumentNullException(nameof(vip));
+        if (kubeconfig is not null && File.Exists(kubeconfig)) _client = HaKubeLab.Bootstrap.ClusterReadiness.Client(kubeconfig, apiTimeout ?? TimeSpan.FromSeconds(4));
+    }
+
+    /// <summary>Whether Kubernetes leaders can be read (a kubeconfig was given).</summary>
+    public bool Kubernetes => _client is not null;
+
+    /// <summary>Every leader now; with <paramref name="history"/> also since when (log reads: a few hundred ms more).</summary>
+    public async Task<LeaderSnapshot> ReadAsync(bool history = true, CancellationToken ct = default)
+    {
+        var at = DateTimeOffset.UtcNow;
+        var etcd = EtcdAsync(history, ct);
+        var leases = LeasesAsync(ct);
+        var vip = VipAsync(history, ct);
+        await Task.WhenAll(etcd, leases, vip).ConfigureAwait(false);
+        var (cm, scheduler) = await leases.ConfigureAwait(false);
+        return new LeaderSnapshot(at, await etcd.ConfigureAwait(false), cm, scheduler, await vip.ConfigureAwait(false));
+    }
+
+    /// <summary>The controller-manager's and the scheduler's leases.</summary>
+    public async Task<(Leader ControllerManager, Leader Scheduler)> LeasesAsync(CancellationToken ct = default)
+    {
+        if (_client is null)
+            return (new Leader(ControllerManagerLease, null, Problem: "no Kubernetes"), new Leader(SchedulerLease, null, Problem: "no Kubernetes"));
+        async Task<Leader> One(string name)
+        {
+            try
+            {
+                var lease = await _client.CoordinationV1.ReadNamespacedLeaseAsync(name, "kube-system", cancellationToken: ct).ConfigureAwait(false);
+                return FromLease(name, lease);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                return new Leader(name, null, Problem: "the API did not answer through the VIP: " + Short(e));
+            }
+        }
+        var cm = One(ControllerManagerLease);
+        var scheduler = One(SchedulerLease);
+        return (await cm.ConfigureAwait(false), await scheduler.ConfigureAwait(false));
+    }
+
+    /// <summary>A lease as a <see cref="Leader"/>: holderIdentity <c>&lt;node&gt;_&lt;uuid&gt;</c>, since acquireTime.</summary>
+    public static Leader FromLease(string role, V1Lease lease)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        var spec = lease.Spec;
+        var identity = spec?.HolderIdentity;
+        var node = string.IsNullOrEmpty(identity) ? null : identity.Split('_', 2)[0];
+        DateTimeOffset? Utc(DateTime? d) => d is { } v ? new DateTimeOffset(DateTime.SpecifyKind(v, v.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : v.Kind)).ToUniversalTime() : null;
+        return new Leader(role, node, Utc(spec?.AcquireTime), "lease acquireTime", identity, null, spec?.LeaseTransitions, Utc(spec?.RenewTime), spec?.LeaseDurationSeconds,
+            node is null ? "the lease names no holder" : null);
+    }
+
+    /// <summary>Who leads etcd (and, with <paramref name="history"/>, since when from etcd's own log).</summary>
+    public async Task<Leader> EtcdAsync(bool history = true, CancellationToken ct = default)
+    {
+        if (_client is null) return new Leader("etcd", null, Problem: "no Kubernetes");
+        var running = await RunningMastersAsync(ct).ConfigureAwait(false);
+        if (running.Count == 0) return new Leader("etcd", null, Problem: "no master runs to ask etcd from");
+        EtcdStatus? status = null;
+        string? problem = null;
+        foreach (var master in running)
+        {
+            try
+            {
+                var r = await DockerExec.RunAsync(_docker, LabNames.Container(_topology.Name, master, LabRole.Node), EtcdctlStatusCommand(_topology), ct).ConfigureAwait(false);
+                status = ParseEndpointStatus(r.Stdout, _topology);
+                if (status.Members.Count > 0) break;
+                problem = (r.Stderr + r.Stdout).Trim().Split('\n')[0];
+            }
+            catch (Exception e) when (e is DockerApiException or JsonException or IOException) { problem = Short(e); }
+        }
+        if (status is null || status.Members.Count == 0) return new Leader("etcd", null, Problem: "no etcd member answered" + (problem is null ? "" : $": {problem}"));
+        if (status.Leader is null) return new Leader("etcd", null, Term: status.Term, Problem: $"no leader among {string.Join(", ", status.Members)} (quorum lost?)");
+        if (!history) return new Leader("etcd", status.Leader, Term: status.Term);
+        var elected = await ElectionFromLogsAsync(running, ct).ConfigureAwait(false);
+        return elected is { } e2 && e2.Term == status.Term
+            ? new Leader("etcd", status.Leader, e2.At, "etcd's log: elected at term " + e2.Term, Term: status.Term)
+            : new Leader("etcd", status.Leader, Term: status.Term);
+    }
+
+    /// <summary>Who holds the VIP and, with <paramref name="history"/>, since keepalived's last MASTER line there.</summary>
+    public async Task<Leader> VipAsync(bool history = true, CancellationToken ct = default)
+    {
+        var reading = await _vip.ReadAsync(ct).ConfigureAwait(false);
+        if (reading.Holder is not { } holder) return new Leader("vip", null, Problem: reading.DualMaster ? $"{reading.Label} all carry it" : "no node carries it");
+        if (!history) return new Leader("vip", holder);
+        try
+        {
+            var lines = await LogsAsync(LabNames.Container(_topology.Name, holder, LabRole.Keepalived), 300, timestamps: false, ct).ConfigureAwait(false);
+            var master = lines.Select(VipHolderSource.ParseVrrpLine).LastOrDefault(v => v is { State: "MASTER" });
+            return master is { } m ? new Leader("vip", holder, m.Wall, "keepalived's MASTER line (notify script)") : new Leader("vip", holder);
+        }
+        catch (DockerApiException) { return new Leader("vip", holder); }
+    }
+
+    /// <summary>The etcdctl command, run inside a master, that asks every member for its status (JSON).</summary>
+    public static IReadOnlyList<string> EtcdctlStatusCommand(LabTopology topology)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        if (topology.Etcd.Topology == EtcdTopology.External && !topology.Etcd.Nodes.IsEmpty)
+            // kubeadm's layout for external etcd: the etcd CA and the apiserver's etcd client certificate on every master.
+            return ["etcdctl", $"--endpoints={string.Join(",", topology.Etcd.Nodes.Select(n => $"https://{n.Ip}:2379"))}",
+                "--cacert=/etc/kubernetes/pki/etcd/ca.crt", "--cert=/etc/kubernetes/pki/apiserver-etcd-client.crt", "--key=/etc/kubernetes/pki/apiserver-etcd-client.key",
+                "--dial-timeout=1s", "--command-timeout=2s", "endpoint", "status", "-w", "json"];
+        return ["etcdctl", $"--endpoints={string.Join(",", topology.Nodes.Select(n => $"https://{n.Ip}:2379"))}",
+            "--cacert=/etc/kubernetes/pki/etcd/ca.crt", "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt", "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key",
+            "--dial-timeout=1s", "--command-timeout=2s", "endpoint", "status", "-w", "json"];
+    }
+
+    /// <summary>What <c>etcdctl endpoint status -w json</c> said: the members that answered, the leader's node and the highest raft term.</summary>
+    public sealed record EtcdStatus(IReadOnlyList<string> Members, string? Leader, long? Term, IReadOnlyDictionary<string, ulong> MemberIds);
+
+    /// <summary>
+    /// Parses etcdctl's JSON (an array of {Endpoint, Status{header{member_id}, leader, raft_term}}); endpoints are mapped to
+    /// node names by address (masters when stacked, etcd nodes when external). A member whose leader field is 0 knows no leader.
+    /// Unanswered endpoints are simply absent (etcdctl reports them on stderr).
+    /// </summary>
+    public static EtcdStatus ParseEndpointStatus(string json, LabTopology topology)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        var byIp = (topology.Etcd.Topology == EtcdTopology.External && !topology.Etcd.Nodes.IsEmpty
+            ? topology.Etcd.Nodes.Select(n => (n.Name, Ip: n.Ip.ToString()))
+            : topology.Nodes.Select(n => (n.Name, Ip: n.Ip.ToString()))).ToDictionary(x => x.Ip, x => x.Name);
+        var members = new List<string>();
+        var ids = new Dictionary<string, ulong>();
+        var leaders = new Dictionary<ulong, int>();
+        long? term = null;
+        var start = json?.IndexOf('[') ?? -1;
+        if (start < 0) return new EtcdStatus([], null, null, ids);
+        using var doc = JsonDocument.Parse(json![start..]);
+        foreach (var e in doc.RootElement.EnumerateArray())
+        {
+            if (!e.TryGetProperty("Endpoint", out var ep) || !e.TryGetProperty("Status", out var status)) continue;
+            var host = new Uri(ep.GetString()!).Host;
+            var name = byIp.GetValueOrDefault(host, host == "127.0.0.1" ? "" : host);
+            if (name.Length == 0) continue;
+            members.Add(name);
+            if (status.TryGetProperty("header", out var header) && header.TryGetProperty("member_id", out var id)) ids[name] = id.GetUInt64();
+            if (status.TryGetProperty("leader", out var l) && l.GetUInt64() is var leader and not 0) leaders[leader] = leaders.GetValueOrDefault(leader) + 1;
+            // etcd 3.4 writes the term as raftTerm (and raft_term in the header); older etcdctl as raft_term.
+            foreach (var t in new[] { status.TryGetProperty("raftTerm", out var a) ? a : default, status.TryGetProperty("raft_term", out var b) ? b : default,
+                                      status.TryGetProperty("header", out var h2) && h2.TryGetProperty("raft_term", out var c) ? c : default })
+                if (t.ValueKind == JsonValueKind.Number) term = Math.Max(term ?? 0, t.GetInt64());
+        }
+        // The member most answering members name as leader, and only if it is one of them (a dead leader is no leader).
+        var top = leaders.OrderByDescending(kv => kv.Value).Select(kv => kv.Key).FirstOrDefault();
+        var leaderName = top == 0 ? null : ids.FirstOrDefault(kv => kv.Value == top).Key;
+        return new EtcdStatus(members, leaderName, term, ids);
+    }
+
+    /// <summary>An election etcd logged: "... elected leader &lt;id&gt; at term N" or "&lt;id&gt; became leader at term N", with the line's timestamp.</summary>
+    public sealed record EtcdElection(DateTimeOffset At, long Term, string LeaderId);
+
+    [GeneratedRegex(@"^(?<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)\s.*?(?:elected leader (?<id>[0-9a-f]+) at term (?<term>\d+)|(?<id2>[0-9a-f]+) became leader at term (?<term2>\d+))")]
+    private static partial Regex ElectionLine();
+
+    /// <summary>
+    /// The latest election in log lines that start with an RFC 3339 timestamp (the CRI log files of a static pod,
+    /// or <c>docker logs --timestamps</c>): the highest term, at the earliest line that reports it.
+    /// </summary>
+    public static EtcdElection? LatestElection(IEnumerable<string> lines)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        EtcdElection? best = null;
+        foreach (var line in lines)
+        {
+            var m = ElectionLine().Match(line);
+            if (!m.Success) continue;
+            var ts = m.Groups["ts"].Value;
+            var dot = ts.IndexOf('.');
+            if (dot > 0 && ts.Length - dot - 2 > 7) ts = ts[..(dot + 8)] + "Z";
+            if (!DateTimeOffset.TryParse(ts, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at)) continue;
+            var term = long.Parse(m.Groups["term"].Success ? m.Groups["term"].Value : m.Groups["term2"].Value, CultureInfo.InvariantCulture);
+            var id = m.Groups["id"].Success ? m.Groups["id"].Value : m.Groups["id2"].Value;
+            if (best is null || term > best.Term || (term == best.Term && at < best.At)) best = new EtcdElection(at, term, id);
+        }
+        return best;
+    }
+
+    private async Task<EtcdElection?> ElectionFromLogsAsync(IReadOnlyList<string> runningMasters, CancellationToken ct)
+    {
+        var lines = new List<string>();
+        try
+        {
+            if (_topology.Etcd.Topology == EtcdTopology.External && !_topology.Etcd.Nodes.IsEmpty)
+            {
+                foreach (var member in _topology.Etcd.Nodes)
+                {
+                    try { lines.AddRange(await LogsAsync(LabNames.Container(_topology.Name, member.Name, LabRole.Etcd), 400, timestamps: true, ct).ConfigureAwait(false)); }
+                    catch (DockerApiException) { /* a member that is gone has nothing to add */ }
+                }
+            }
+            else
+            {
+                foreach (var master in runningMasters)
+                {
+                    var r = await DockerExec.RunAsync(_docker, LabNames.Container(_topology.Name, master, LabRole.Node),
+                        ["sh", "-c", "for f in $(ls -t /var/log/pods/kube-system_etcd-*/etcd/*.log 2>/dev/null | head -2); do grep -E 'elected leader|became leader' \"$f\" | tail -n 5; done"], ct).ConfigureAwait(false);
+                    lines.AddRange(r.Stdout.Split('\n'));
+                }
+            }
+        }
+        catch (DockerApiException) { }
+        return LatestElection(lines);
+    }
+
+    private async Task<List<string>> LogsAsync(string container, int tail, bool timestamps, CancellationToken ct)
+    {
+        using var stream = await _docker.Containers.GetContainerLogsAsync(container, new ContainerLogsParameters
+        {
+            ShowStdout = true, ShowStderr = true, Tail = tail.ToString(CultureInfo.InvariantCulture), Timestamps = timestamps,
+        }, ct).ConfigureAwait(false);
+        var (stdout, stderr) = await stream.ReadOutputToEndAsync(ct).ConfigureAwait(false);
+        return [.. (stdout + "\n" + stderr).Split('\n')];
+    }
+
+    private async Task<List<string>> RunningMastersAsync(CancellationToken ct)
+    {
+        var containers = await _docker.Containers.ListContainersAsync(new ContainersListParameters { Filters = RunningLab.LabFilter(_topology.Name) }, ct).ConfigureAwait(false);
+        return [.. _topology.Nodes.Select(n => n.Name).Where(n => containers.Any(c => c.State == "running" && c.Names.Any(x => x.TrimStart('/') == LabNames.Container(_topology.Name, n, LabRole.Node))))];
+    }
+
+    private static string Short(Exception e) => e.GetBaseException().Message.Split('\n')[0];
+
+    public void Dispose() => _client?.Dispose();
+}
