@@ -29,6 +29,7 @@ internal static class ChaosCommands
         var chaos = new Command("chaos", "Fault injection against a running lab: scenarios with probes, failover and availability measured, reports (JSON, Markdown, JUnit, SVG) and OpenTelemetry.");
         chaos.Add(List());
         chaos.Add(RunCommand());
+        chaos.Add(CompareCommands.Compare());
         return chaos;
     }
 
