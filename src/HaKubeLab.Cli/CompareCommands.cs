@@ -106,11 +106,26 @@ internal static class CompareCommands
             Console.WriteLine($"== {profile}: lab {topology.Name} ({settings[profile]})");
             try
             {
-                var up = await LabLifecycle.UpAsync(docker, topology, images, withKubernetes: true, new SyncProgress<LabProgress>(p => { if (p.Done) Console.WriteLine($"  up: {p.Action} {(p.Failed ? "FAILED " + p.Detail : "")}({p.Elapsed.TotalSeconds:0.0} s)"); }),
-                    new LabRuntime.UpOptions(RemoveOnFailure: true), ct);
-                Console.WriteLine($"  lab up in {up.Total.TotalSeconds:0} s");
+                // The bring-up is idempotent: on a loaded machine a step can time out, so it is resumed (twice at most) before the profile is given up.
+                var upClock = System.Diagnostics.Stopwatch.StartNew();
+                for (var attempt = 1; ; attempt++)
+                {
+                    try
+                    {
+                        await LabLifecycle.UpAsync(docker, topology, images, withKubernetes: true, new SyncProgress<LabProgress>(p => { if (p.Done) Console.WriteLine($"  up: {p.Action} {(p.Failed ? "FAILED " + p.Detail : "")}({p.Elapsed.TotalSeconds:0.0} s)"); }),
+                            new LabRuntime.UpOptions(RemoveOnFailure: false), ct);
+                        break;
+                    }
+                    catch (Exception e) when (attempt < 3 && !ct.IsCancellationRequested)
+                    {
+                        Console.WriteLine($"  up failed ({e.GetType().Name}: {e.Message}); resuming the idempotent bring-up (attempt {attempt + 1} of 3)");
+                        await Task.Delay(TimeSpan.FromSeconds(10), ct);
+                    }
+                }
+                Console.WriteLine($"  lab up in {upClock.Elapsed.TotalSeconds:0} s");
                 await using var lab = await RunningLab.OpenAsync(docker, topology.Name, ct);
                 if (!parse.GetValue(noSteadyOption))
+                try
                 {
                     await WaitHealthyAsync(lab, ct);
                     var load0 = LoadAverage();
@@ -120,14 +135,19 @@ internal static class CompareCommands
                     Console.WriteLine($"  steady state {r.MeasuredUntil:0} s: VIP changes {r.VipHolder.Changes.Count}, dual-master looks {r.VipHolder.Samples.Count(x => x.Holders.Length > 1)}, keepalived transitions {r.VipHolder.Keepalived.Count}, load {loads[r.RunFolder]}");
                     Write();
                 }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    Console.WriteLine($"  steady state: {e.Message}");
+                    failed = true;
+                }
                 foreach (var file in scenarioFiles)
                 {
                     var n = Path.GetFileNameWithoutExtension(file) == "node-kill" ? repeat : repeatOthers;
                     for (var i = 1; i <= n; i++)
                     {
-                        var status = await WaitHealthyAsync(lab, ct);
                         try
                         {
+                            var status = await WaitHealthyAsync(lab, ct);
                             var r = await RunOnceAsync(lab, file, outDir, profile, ct);
                             runs.Add(new ComparisonRun(profile, r.Scenario, i, r, status.EtcdLeader));
                             var fault = r.Faults.FirstOrDefault();
@@ -136,7 +156,7 @@ internal static class CompareCommands
                                               $"vip_tcp {Fig(ProbeNames.VipTcp)} s, readyz {Fig(ProbeNames.ReadyzVip)} s, write {Fig(ProbeNames.ApiWrite)} s (predicted {fault?.PredictedFailover?.ToString() ?? "-"}){(r.Error is null ? "" : " ERROR " + r.Error)}");
                             if (r.Restore is { Ok: false } restore) { Console.WriteLine($"  restore failed: {restore.Detail}"); failed = true; }
                         }
-                        catch (Exception e) when (e is LabNotReadyException or ChaosException or LabException)
+                        catch (Exception e) when (!ct.IsCancellationRequested)
                         {
                             Console.WriteLine($"  {Path.GetFileName(file)} #{i}: {e.Message}");
                             failed = true;
@@ -145,7 +165,7 @@ internal static class CompareCommands
                     }
                 }
             }
-            catch (Exception e) when (e is LabException or ChaosException or LabNotReadyException or TimeoutException && !ct.IsCancellationRequested)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 Console.Error.WriteLine($"error on profile {profile}: {e.Message}");
                 failed = true;
