@@ -52,7 +52,7 @@ public sealed record WireFigure(double? GratuitousArpAfter, double? FirstSynAckA
 /// <summary>
 /// The one seam between the comparison and the wire capture: what a run's result says the wire saw.
 /// Until the capture's fields exist in <see cref="RunResult"/>, there is nothing to read and the report prints
-/// <see cref="NoCapture"/>. MERGE: read the wire branch's fields of <paramref name="fault"/> / <paramref name="run"/> here.
+/// <see cref="NoCapture"/>. MERGE: read the wire branch's fields of the fault and the run in <see cref="Of"/> and <see cref="DualMasterAdverts"/>.
 /// </summary>
 public static class WireFigures
 {
