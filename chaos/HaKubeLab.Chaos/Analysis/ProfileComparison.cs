@@ -156,6 +156,10 @@ public static class ProfileComparison
     {
         ArgumentNullException.ThrowIfNull(runs);
         ArgumentNullException.ThrowIfNull(steady);
+        // A run cut short (Ctrl-C) measured nothing to compare: it is left out and counted in the notes.
+        var interrupted = runs.Concat(steady).Where(r => r.Result.Interrupted).ToList();
+        runs = [.. runs.Where(r => !r.Result.Interrupted)];
+        steady = [.. steady.Where(r => !r.Result.Interrupted)];
         var profiles = runs.Select(r => r.Profile).Concat(steady.Select(s => s.Profile)).Distinct().ToList();
         var scenarios = runs.Select(r => r.Scenario).Distinct().ToList();
         var cells = new List<ComparisonCell>();
@@ -194,7 +198,8 @@ public static class ProfileComparison
                 WireFigures.DualMasterAdverts(r), loadAverages?.GetValueOrDefault(r.RunFolder), r.RunFolder);
         }).ToList();
         return new ProfileComparisonResult(startedAt ?? runs.Concat(steady).Select(r => r.Result.StartedAt).DefaultIfEmpty(DateTimeOffset.UtcNow).Min(),
-            profiles, scenarios, cells, steadyStates, settings ?? new Dictionary<string, string>(), Notes(cells));
+            profiles, scenarios, cells, steadyStates, settings ?? new Dictionary<string, string>(),
+            [.. Notes(cells), .. interrupted.Select(r => $"Left out: {r.Profile} {r.Scenario} #{r.Repeat} was interrupted ({Path.GetFileName(r.Result.RunFolder)}).")]);
     }
 
     private static List<string> Notes(List<ComparisonCell> cells)
