@@ -30,6 +30,7 @@ internal static class ChaosCommands
         chaos.Add(List());
         chaos.Add(RunCommand());
         chaos.Add(CompareTopologiesCommand.Create());
+        chaos.Add(CompareCommands.Compare());
         return chaos;
     }
 

@@ -24,17 +24,27 @@ internal static class LabCommands
 
     private static readonly Option<RenderProfile?> ProfileOption = new("--profile")
     {
-        Description = "seed: the runbook's files as written; recommended: kubeadm's HA guidance (endpoint through haproxy, /healthz checks). Default: the topology's 'profile' (seed).",
+        Description = "seed: the runbook's files as written; recommended: kubeadm's HA guidance (endpoint through haproxy, /healthz checks); fast: recommended with VRRPv3 0.1 s adverts and 200 ms haproxy checks. Default: the topology's 'profile' (seed).",
         CustomParser = r =>
         {
             var v = r.Tokens.Single().Value.ToLowerInvariant();
-            if (v is "seed" or "recommended") return v == "seed" ? RenderProfile.Seed : RenderProfile.Recommended;
-            r.AddError($"--profile must be seed or recommended, not '{v}'.");
+            if (ParseProfile(v) is { } p) return p;
+            r.AddError($"--profile must be seed, recommended or fast, not '{v}'.");
             return null;
         },
     };
 
-    private static LabTopology WithProfile(LabTopology t, ParseResult parse) => parse.GetValue(ProfileOption) is { } p ? t with { Profile = p } : t;
+    /// <summary>seed, recommended or fast (any case); null for anything else.</summary>
+    internal static RenderProfile? ParseProfile(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "seed" => RenderProfile.Seed,
+        "recommended" => RenderProfile.Recommended,
+        "fast" => RenderProfile.Fast,
+        _ => null,
+    };
+
+    // The profile's own keepalived defaults replace the old profile's defaults (LabTopology.WithProfile); values the topology set stay.
+    private static LabTopology WithProfile(LabTopology t, ParseResult parse) => parse.GetValue(ProfileOption) is { } p ? TopologyValidator.EnsureValid(t.WithProfile(p)) : t;
 
     private static Command Up()
     {

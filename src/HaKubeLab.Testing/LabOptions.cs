@@ -30,7 +30,7 @@ public sealed record LabOptions
     /// <summary>The runbook's lab with kubeadm's HA guidance applied.</summary>
     public static LabOptions Recommended { get; } = new() { Profile = RenderProfile.Recommended, Purpose = "rec" };
 
-    /// <summary>The runbook's lab in profile <paramref name="profile"/> (<c>seed</c> or <c>recommended</c>).</summary>
+    /// <summary>The runbook's lab in profile <paramref name="profile"/> (<c>seed</c>, <c>recommended</c> or <c>fast</c>).</summary>
     /// <exception cref="ArgumentException">Unknown profile; the message lists the known ones.</exception>
     public static LabOptions FromProfile(string profile, bool kubernetes = false)
     {
@@ -39,9 +39,10 @@ public sealed record LabOptions
         {
             "seed" => RenderProfile.Seed,
             "recommended" => RenderProfile.Recommended,
-            _ => throw new ArgumentException($"profile: '{profile}' is not a profile. Fix: use 'seed' or 'recommended'.", nameof(profile)),
+            "fast" => RenderProfile.Fast,
+            _ => throw new ArgumentException($"profile: '{profile}' is not a profile. Fix: use 'seed', 'recommended' or 'fast'.", nameof(profile)),
         };
-        return new LabOptions { Profile = parsed, Kubernetes = kubernetes, Purpose = (kubernetes ? "k8s-" : "") + (parsed == RenderProfile.Seed ? "seed" : "rec") };
+        return new LabOptions { Profile = parsed, Kubernetes = kubernetes, Purpose = (kubernetes ? "k8s-" : "") + parsed switch { RenderProfile.Seed => "seed", RenderProfile.Fast => "fast", _ => "rec" } };
     }
 
     /// <summary>A topology of your own (validated; its name and subnet are replaced by a free pair).</summary>
@@ -55,5 +56,5 @@ public sealed record LabOptions
     public static LabOptions FromTopologyFile(string path, bool kubernetes = false) => FromTopology(TopologyLoader.LoadFile(path), kubernetes);
 
     /// <summary>The topology to relocate: <see cref="Topology"/> or the runbook's lab in <see cref="Profile"/>.</summary>
-    public LabTopology BaseTopology() => Topology ?? LabTopology.Default with { Profile = Profile };
+    public LabTopology BaseTopology() => Topology ?? LabTopology.Default.WithProfile(Profile);
 }

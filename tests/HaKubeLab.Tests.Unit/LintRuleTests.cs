@@ -169,6 +169,11 @@ public class LintRuleTests
         { "KA013", With("keepalived.conf", "virtual_router_id 51", "virtual_router_id fifty"), Clean(), null },
         { "KA014", With("keepalived.conf", "        chk\n    }", "        chk_missing\n    }"), Clean(), null },
         { "KA015", With("keepalived.conf", "    track_script {\n        chk\n    }\n", ""), Clean(), null },
+        // VRRPv3: sub-second adverts are fine, out of range is not; an authentication block is refused.
+        { "KA013", With("keepalived.conf", "    priority 101\n", "    priority 101\n    version 3\n    advert_int 50\n"), With("keepalived.conf", "    priority 101\n", "    priority 101\n    advert_int 2\n"), null },
+        { "KA013", With("keepalived.conf", "    priority 101\n", "    priority 101\n    advert_int 0.1\n"), Clean(), null },
+        { "KA016", With("keepalived.conf", "    priority 101\n", "    priority 101\n    version 3\n    advert_int 0.1\n"),
+            With("keepalived.conf", "    priority 101\n", "    priority 101\n    advert_int 1\n"), null },
         { "KD001", With("kubeadm-config.yaml", "10.0.0.10:9443", "10.0.0.10:6443"), Clean(), null },
         { "KD001", new() { ["keepalived.conf"] = Keepalived, ["kubeadm-config.yaml"] = Kubeadm.Replace("10.0.0.10:9443", "10.0.0.10:6443") }, new() { ["keepalived.conf"] = Keepalived, ["kubeadm-config.yaml"] = Kubeadm }, null },
         { "KD002", With("kubeadm-config.yaml", "kubernetesVersion: v1.20.2\n", "kubernetesVersion: v1.20.2\ncgroupDriver: systemd\n"), Clean(), null },

@@ -172,7 +172,7 @@ public static class Explainer
                 : $"The cluster endpoint {s.ControlPlaneEndpoint} is not haproxy's port: it is the VIP holder's own apiserver, so API traffic never passes haproxy."));
         if (!options.ApiServersRunning)
             story.Add("No apiserver runs (load-balancer tier only): the API does not answer through the VIP" +
-                (t.Profile == RenderProfile.Recommended ? "; every node's track script fails alike, so all nodes sit at the same lowered priority and the VIP stays where it started." : "."));
+                (FailoverModel.TracksApi(t.Profile) ? "; every node's track script fails alike, so all nodes sit at the same lowered priority and the VIP stays where it started." : "."));
         return story;
     }
 
@@ -227,7 +227,7 @@ public static class Explainer
                     ? $"{n}'s priority {(now.Priorities.TryGetValue(n, out var p0) && p0 != p ? $"drops from {p0} to {p}" : $"stays {p}")}"
                     : $"{n} goes to FAULT")) + ".");
         else if (fault.Kind is FaultKind.HaproxyKill or FaultKind.HaproxyStop || apiKind)
-            story.Add(apiKind && t.Profile != RenderProfile.Recommended
+            story.Add(apiKind && !FailoverModel.TracksApi(t.Profile)
                 ? $"No track script notices: the runbook's checks only that something listens on {s.LoadBalancerPort}."
                 : apiKind
                     ? "The track scripts keep passing: each asks through its own haproxy, which sends the request to an apiserver that answers."
@@ -239,14 +239,14 @@ public static class Explainer
             story.Add($"Nobody held the VIP before; afterwards: {Names(after.PossibleHolders)}.");
         else if (o.VipMoves && fault.Kind == FaultKind.KeepalivedStop && node == before)
             story.Add($"{o.Reason}. {Names(after.PossibleHolders)} takes the VIP {o.Takeover} after the fault " +
-                "(the priority-0 advert makes the backups wait only their skew time, (256 - priority)/256 s, not the master-down interval).");
+                $"(the priority-0 advert makes the backups wait only their skew time, {(s.VrrpVersion == 3 ? $"(256 - priority) x {s.AdvertText}/256 s" : "(256 - priority)/256 s")}, not the master-down interval).");
         else if (o.VipMoves)
         {
             var mdi = VrrpElection.MasterDownInterval(t, after.PossibleHolders.Max(h => after.Priorities.GetValueOrDefault(h, 1)));
             var holderDuring = node == before ? FailoverModel.During(fault.Kind, state.Of(before)) : state.Of(before);
             var counted = o.Detection is not null && holderDuring.InElection;
             story.Add($"{o.ElectionReason}. {Names(after.PossibleHolders)} takes the VIP {o.Takeover} after the fault " +
-                $"(master-down interval 3 x {t.Keepalived.AdvertInterval} s + skew = {mdi.TotalSeconds:0.##} s{(counted ? ", counted from the failed check" : "")}; up to one advert sooner, as the backup's timer runs from the last advert it accepted).");
+                $"(master-down interval 3 x {s.AdvertText} s + skew = {mdi.TotalSeconds:0.###} s{(counted ? ", counted from the failed check" : "")}; up to one advert sooner, as the backup's timer runs from the last advert it accepted).");
         }
         else if (after.PossibleHolders.IsEmpty)
             story.Add($"{o.ElectionReason}.");
@@ -259,7 +259,7 @@ public static class Explainer
                 : $"{stale} keeps the address on its interface: the new holder's gratuitous ARP points clients at itself, but each later ARP request for the VIP gets two answers, so traffic can flip back to {stale} until keepalived there starts again and removes it.");
 
         if (o.HaproxyMarksDown is { } m)
-            story.Add($"haproxy takes {node}'s apiserver out of rotation within {m} ({s.HaproxyCheck} every {s.HaproxyCheckInterval.TotalSeconds:0} s, {s.HaproxyCheckFall} failures); until then connections it sends there are retried on another server (option redispatch).");
+            story.Add($"haproxy takes {node}'s apiserver out of rotation within {m} ({s.HaproxyCheck} every {s.HaproxyCheckInterval.TotalSeconds:0.##} s, {s.HaproxyCheckFall} failures); until then connections it sends there are retried on another server (option redispatch).");
         else if (o.HaproxyKeepsDeadApiServer)
             story.Add($"haproxy's {s.HaproxyCheck} check still connects to {node}'s apiserver port, so it keeps {node} in rotation and the API requests it sends there fail.");
 

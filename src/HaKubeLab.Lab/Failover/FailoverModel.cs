@@ -51,13 +51,13 @@ public sealed record LabState
 }
 
 /// <summary>The settings a prediction is based on, as keepalived and haproxy run them (after the profile).</summary>
-/// <param name="Profile">seed or recommended.</param>
+/// <param name="Profile">seed, recommended or fast.</param>
 /// <param name="Vip">The virtual IP.</param>
 /// <param name="LoadBalancerPort">haproxy's port on every node and on the VIP.</param>
 /// <param name="ApiServerPort">Each apiserver's own port.</param>
 /// <param name="ControlPlaneEndpoint">What kubeadm writes into every kubeconfig (seed: VIP:6443, bypassing haproxy; recommended: VIP:load-balancer-port).</param>
 /// <param name="EndpointThroughLoadBalancer">The cluster endpoint is haproxy's port on the VIP.</param>
-/// <param name="AdvertInterval">VRRP advert interval, s.</param>
+/// <param name="AdvertInterval">VRRP advert interval, s (fractional with VRRPv3).</param>
 /// <param name="TrackScript">What the track script checks, in words.</param>
 /// <param name="CheckInterval">How often the track script runs, s.</param>
 /// <param name="Fall">Failures in a row that count as failed.</param>
@@ -74,7 +74,7 @@ public sealed record FailoverSettings(
     int ApiServerPort,
     string ControlPlaneEndpoint,
     bool EndpointThroughLoadBalancer,
-    int AdvertInterval,
+    double AdvertInterval,
     string TrackScript,
     int CheckInterval,
     int Fall,
@@ -83,7 +83,17 @@ public sealed record FailoverSettings(
     bool Nopreempt,
     string HaproxyCheck,
     TimeSpan HaproxyCheckInterval,
-    int HaproxyCheckFall);
+    int HaproxyCheckFall)
+{
+    /// <summary>The VRRP version keepalived speaks (3: sub-second adverts, no authentication).</summary>
+    public int VrrpVersion { get; init; } = 2;
+
+    /// <summary>haproxy's connect timeout (its checks wait at most min(this, inter) for a silent server).</summary>
+    public TimeSpan HaproxyConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The advert interval as keepalived.conf writes it ("1", "0.1").</summary>
+    public string AdvertText => AdvertInterval.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
+}
 
 /// <summary>Where the VIP is and what answers through it, before or after a fault.</summary>
 /// <param name="Holder">The node holding the VIP; null when several may (a priority tie) or none does.</param>
@@ -202,9 +212,8 @@ public sealed record FailoverOutcome
 /// </example>
 public static class FailoverModel
 {
-    // Connect timeouts the profiles' haproxy.cfg set ('timeout connect'); a check's connect waits min(this, inter).
-    private static readonly TimeSpan SeedConnectTimeout = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan RecommendedConnectTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>The profile's keepalived tracks the API through the local haproxy (recommended, fast), not only haproxy's port (seed).</summary>
+    public static bool TracksApi(RenderProfile profile) => profile != RenderProfile.Seed;
 
     /// <summary>The topology with the VRRP settings its profile really renders (<see cref="KeepalivedConfigRenderer.Settings"/>).</summary>
     public static LabTopology AsRendered(LabTopology topology)
@@ -230,9 +239,10 @@ public static class FailoverModel
         var t = AsRendered(topology);
         var k = t.Keepalived;
         var endpoint = KubeadmConfigRenderer.ControlPlaneEndpoint(t);
-        var recommended = t.Profile == RenderProfile.Recommended;
+        var recommended = TracksApi(t.Profile);
+        var checks = HaproxyConfigRenderer.Checks(t.Profile);
         return new FailoverSettings(
-            Profile: recommended ? "recommended" : "seed",
+            Profile: t.Profile.ToString().ToLowerInvariant(),
             Vip: t.Vip.ToString(),
             LoadBalancerPort: t.LoadBalancer.Port,
             ApiServerPort: t.Kubernetes.ApiServerPort,
@@ -247,9 +257,13 @@ public static class FailoverModel
             Rise: k.Rise,
             Weight: k.Weight,
             Nopreempt: k.Nopreempt,
-            HaproxyCheck: recommended ? "GET /healthz over TLS" : "TCP connect",
-            HaproxyCheckInterval: HaproxyConfigRenderer.RecommendedCheckInter,
-            HaproxyCheckFall: HaproxyConfigRenderer.RecommendedCheckFall);
+            HaproxyCheck: checks.Check,
+            HaproxyCheckInterval: checks.Inter,
+            HaproxyCheckFall: checks.Fall)
+        {
+            VrrpVersion = VrrpElection.Version(t.Profile),
+            HaproxyConnectTimeout = checks.ConnectTimeout,
+        };
     }
 
     /// <summary>
@@ -262,7 +276,7 @@ public static class FailoverModel
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentNullException.ThrowIfNull(conditions);
         NodeCondition Cond(NodeSpec n) => conditions.GetValueOrDefault(n.Name, NodeCondition.Healthy);
-        if (topology.Profile != RenderProfile.Recommended)
+        if (!TracksApi(topology.Profile))
             return topology.Nodes.ToDictionary(n => n.Name, Cond);
         var anyApi = topology.Nodes.Any(n => Cond(n).NodeUp && Cond(n).ApiServerUp);
         return topology.Nodes.ToDictionary(n => n.Name, n => Cond(n) with { TrackScriptResult = Cond(n).HaproxyUp && anyApi });
@@ -356,7 +370,7 @@ public static class FailoverModel
 
         // A killed keepalived cannot remove the VIP, and a frozen node's kernel keeps answering ARP for it.
         var stale = onHolder && kind is FaultKind.KeepalivedKill or FaultKind.NodePause ? node : null;
-        var seed = t.Profile != RenderProfile.Recommended;
+        var seed = !TracksApi(t.Profile);
         // The seed's haproxy checks by TCP connect: an apiserver whose port still accepts (etcd gone, node frozen) stays in rotation.
         var apiWasUp = !etcdMember && baseline[node].NodeUp && baseline[node].ApiServerUp;
         var keepsDead = seed && apiWasUp && kind is FaultKind.EtcdKill or FaultKind.NodePause;
@@ -374,7 +388,7 @@ public static class FailoverModel
         TimeWindow? takeover = null;
         if (moves)
             // A stopping keepalived sends priority 0: backups wait only their skew time, not the master-down interval.
-            takeover = gracefulStop ? new TimeWindow(TimeSpan.Zero, TimeSpan.FromSeconds((256 - best) / 256.0))
+            takeover = gracefulStop ? new TimeWindow(TimeSpan.Zero, VrrpElection.SkewTime(t, best))
                 // A holder still in the election loses the VIP only after its script fails (lower priority, or FAULT with weight 0).
                 : holderStillAdvertises && detection is { } d ? d + VrrpElection.TakeoverWindow(t, best)
                 : VrrpElection.TakeoverWindow(t, best);
@@ -392,7 +406,7 @@ public static class FailoverModel
         else if (apiWasUp && !conditions[node].NodeUp && !keepsDead)
         {
             // A vanished (or frozen) node does not refuse: each check waits for its connect timeout, at most 'inter'.
-            var connect = seed ? SeedConnectTimeout : RecommendedConnectTimeout;
+            var connect = s.HaproxyConnectTimeout;
             var wait = connect < s.HaproxyCheckInterval ? connect : s.HaproxyCheckInterval;
             marksDown = new(s.HaproxyCheckInterval * (s.HaproxyCheckFall - 1), (s.HaproxyCheckInterval + wait) * s.HaproxyCheckFall);
         }
@@ -466,7 +480,7 @@ public static class FailoverModel
         if (node != holderBefore)
             return $"the fault is on {node}, not on the VIP holder {holderBefore}: {outcome.Reason}";
         var k = t.Keepalived;
-        var recommended = t.Profile == RenderProfile.Recommended;
+        var recommended = TracksApi(t.Profile);
         switch (kind)
         {
             case FaultKind.KeepalivedCrash:
@@ -513,7 +527,9 @@ public static class FailoverModel
         string Mdi(int p)
         {
             var mdi = VrrpElection.MasterDownInterval(t, p).TotalSeconds;
-            return $"master-down interval 3 x {k.AdvertInterval} s + (256 - {p})/256 s = {mdi:0.##} s, up to one advert interval ({k.AdvertInterval} s) sooner because a backup's timer runs from the last advert it heard";
+            var ai = k.AdvertInterval.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
+            var skew = VrrpElection.Version(t.Profile) == 3 ? $"(256 - {p}) x {ai}/256 s" : $"(256 - {p})/256 s";
+            return $"master-down interval 3 x {ai} s + {skew} = {mdi:0.###} s, up to one advert interval ({ai} s) sooner because a backup's timer runs from the last advert it heard";
         }
         var detectionText = detection is { } d ? $"the track script fails after {d} (runs every {k.CheckInterval} s, fall {Math.Max(1, k.Fall)})" : null;
         var until = recovery == FaultRecovery.UntilUndone ? "until the fault is undone" : "until it is back";
@@ -527,7 +543,7 @@ public static class FailoverModel
         if (moves)
         {
             if (gracefulStop)
-                return $"keepalived stopping gracefully sends a priority-0 advert and removes the VIP; a backup takes over after its skew time (256 - {best})/256 s = {(256 - best) / 256.0:0.##} s";
+                return $"keepalived stopping gracefully sends a priority-0 advert and removes the VIP; a backup takes over after its skew time {(VrrpElection.Version(t.Profile) == 3 ? $"(256 - {best}) x {k.AdvertInterval.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)}/256 s" : $"(256 - {best})/256 s")} = {VrrpElection.SkewTime(t, best).TotalSeconds:0.###} s";
             if (holderStillAdvertises && detectionText is not null)
                 return $"{detectionText}; then the preempting backup ignores the lower adverts and takes over after the {Mdi(best)}";
             return Mdi(best);

@@ -42,6 +42,7 @@ public static class LintRules
         new("KA013", "value-out-of-range", LintSeverity.Error, "priority, virtual_router_id, weight, advert_int or interval out of the range keepalived accepts"),
         new("KA014", "track-script-undefined", LintSeverity.Error, "track_script names a vrrp_script that is not defined; keepalived ignores it and nothing is tracked"),
         new("KA015", "no-track-script", LintSeverity.Warning, "a vrrp_instance without track_script: the VIP stays on a node whose haproxy or apiserver is dead"),
+        new("KA016", "vrrpv3-with-authentication", LintSeverity.Error, "an authentication block with VRRPv3 (vrrp_version 3 or version 3): VRRPv3 has no authentication and keepalived refuses it"),
 
         new("KD001", "endpoint-bypasses-load-balancer", LintSeverity.Error, "controlPlaneEndpoint is VIP:<apiserver port> instead of VIP:<haproxy port>: API traffic never passes haproxy"),
         new("KD002", "unknown-field-for-kind", LintSeverity.Error, "a field kubeadm does not know in that kind (e.g. cgroupDriver in ClusterConfiguration: it belongs to KubeletConfiguration)"),

@@ -1,3 +1,4 @@
+using System.Globalization;
 using HaKubeLab.Topology;
 
 namespace HaKubeLab.Rendering;
@@ -5,6 +6,9 @@ namespace HaKubeLab.Rendering;
 /// <summary>Renders one node's /etc/keepalived/keepalived.conf.</summary>
 public static class KeepalivedConfigRenderer
 {
+    /// <summary>The VRRP version the profile speaks: 3 for the fast profile (sub-second adverts), else keepalived's default 2.</summary>
+    public static int VrrpVersion(RenderProfile profile) => VrrpElection.Version(profile);
+
     public static string Render(LabTopology topology, NodeSpec node, string authPass)
     {
         ArgumentNullException.ThrowIfNull(topology);
@@ -25,7 +29,8 @@ public static class KeepalivedConfigRenderer
                 ["state"] = node.State == VrrpState.Master ? "MASTER" : "BACKUP",
                 ["virtual_router_id"] = k.VirtualRouterId.ToString(),
                 ["priority"] = node.Priority.ToString(),
-                ["advert_int"] = k.AdvertInterval.ToString(),
+                ["advert_int"] = k.AdvertInterval.ToString("0.##", CultureInfo.InvariantCulture),
+                ["master_down"] = VrrpElection.MasterDownInterval(topology with { Keepalived = k }, node.Priority).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture),
                 ["vip"] = topology.Vip.ToString(),
                 ["auth_pass"] = authPass,
                 ["node_ip"] = node.Ip.ToString(),
@@ -41,7 +46,7 @@ public static class KeepalivedConfigRenderer
 
     /// <summary>
     /// The VRRP settings the profile's keepalived.conf carries. The seed writes the topology's as they are.
-    /// The recommended profile keeps interval, advert and priorities but never lets the track script be
+    /// The recommended and fast profiles keeps interval, advert and priorities but never lets the track script be
     /// defeated: no <c>nopreempt</c>, a negative weight larger than the priority spread (so a failing node
     /// falls below every healthy one), and fall/rise of at least 2 (one slow check does not move the VIP).
     /// </summary>
@@ -50,7 +55,7 @@ public static class KeepalivedConfigRenderer
     {
         ArgumentNullException.ThrowIfNull(topology);
         var k = topology.Keepalived;
-        if (topology.Profile != RenderProfile.Recommended) return k;
+        if (topology.Profile == RenderProfile.Seed) return k;
         var spread = topology.Nodes.Length == 0 ? 0 : topology.Nodes.Max(n => n.Priority) - topology.Nodes.Min(n => n.Priority);
         // kubeadm's guide: priorities 101/100 with weight -2. A topology's own weight is kept when it already wins.
         var weight = k.Weight < 0 && -k.Weight > spread ? k.Weight : -Math.Max(2, spread + 1);

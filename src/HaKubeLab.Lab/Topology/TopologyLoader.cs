@@ -85,23 +85,26 @@ public static class TopologyLoader
             var subnet = Cidr(top, "subnet") ?? d.Subnet;
             var etcdTopology = Enum<EtcdTopology>(etcd, "topology") ?? d.Etcd.Topology;
 
+            // The profile first: its keepalived defaults fill every keepalived key the file leaves out.
+            var profile = Enum<RenderProfile>(top, "profile") ?? d.Profile;
+            var kd = KeepalivedSettings.ForProfile(profile);
             return new LabTopology
             {
                 Name = Str(top, "name") ?? d.Name,
                 Subnet = subnet,
                 Vip = Ip(top, "vip") ?? d.Vip,
-                Profile = Enum<RenderProfile>(top, "profile") ?? d.Profile,
+                Profile = profile,
                 LoadBalancer = new LoadBalancerSettings { Port = Int(lb, "port") ?? d.LoadBalancer.Port },
                 Keepalived = new KeepalivedSettings
                 {
-                    VirtualRouterId = Int(ka, "virtualRouterId") ?? d.Keepalived.VirtualRouterId,
-                    AdvertInterval = Int(ka, "advertInterval") ?? d.Keepalived.AdvertInterval,
-                    CheckInterval = Int(ka, "checkInterval") ?? d.Keepalived.CheckInterval,
-                    Weight = Int(ka, "weight") ?? d.Keepalived.Weight,
-                    Fall = Int(ka, "fall") ?? d.Keepalived.Fall,
-                    Rise = Int(ka, "rise") ?? d.Keepalived.Rise,
-                    Nopreempt = Bool(ka, "nopreempt") ?? d.Keepalived.Nopreempt,
-                    Interface = Str(ka, "interface") ?? d.Keepalived.Interface,
+                    VirtualRouterId = Int(ka, "virtualRouterId") ?? kd.VirtualRouterId,
+                    AdvertInterval = Seconds(ka, "advertInterval") ?? kd.AdvertInterval,
+                    CheckInterval = Int(ka, "checkInterval") ?? kd.CheckInterval,
+                    Weight = Int(ka, "weight") ?? kd.Weight,
+                    Fall = Int(ka, "fall") ?? kd.Fall,
+                    Rise = Int(ka, "rise") ?? kd.Rise,
+                    Nopreempt = Bool(ka, "nopreempt") ?? kd.Nopreempt,
+                    Interface = Str(ka, "interface") ?? kd.Interface,
                     AuthPass = Str(ka, "authPass"),
                 },
                 Nodes = Nodes(top) ?? d.Nodes,
@@ -238,6 +241,15 @@ public static class TopologyLoader
             return null;
         }
 
+        private double? Seconds(Fields f, string key)
+        {
+            var s = Scalar(f, key, out var node, out var field);
+            if (s is null) return null;
+            if (double.TryParse(s, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v)) return v;
+            Error(field, node, $"'{s}' is not a number of seconds.", "write seconds, e.g. 1 (or 0.1 with profile: fast).");
+            return null;
+        }
+
         private bool? Bool(Fields f, string key)
         {
             var s = Scalar(f, key, out var node, out var field);
@@ -253,7 +265,7 @@ public static class TopologyLoader
             if (s is null) return null;
             if (System.Enum.TryParse<T>(s, ignoreCase: true, out var v) && !int.TryParse(s, out _)) return v;
             Error(field, node, $"'{s}' is not one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}.",
-                $"write one of those ({(typeof(T) == typeof(VrrpState) ? "MASTER or BACKUP" : typeof(T) == typeof(EtcdTopology) ? "stacked or external" : "seed or recommended")}).");
+                $"write one of those ({(typeof(T) == typeof(VrrpState) ? "MASTER or BACKUP" : typeof(T) == typeof(EtcdTopology) ? "stacked or external" : "seed, recommended or fast")}).");
             return null;
         }
 

@@ -82,10 +82,23 @@ public static partial class TopologyValidator
         var k = topology.Keepalived;
         if (k.VirtualRouterId is < 1 or > 255)
             Error("keepalived.virtualRouterId", $"{k.VirtualRouterId} is outside 1..255.", "use a virtual router id from 1 to 255 (the runbook uses 51).");
-        if (k.AdvertInterval is < 1 or > 255)
-            Error("keepalived.advertInterval", $"{k.AdvertInterval} s is outside 1..255.", "use whole seconds from 1 to 255.");
+        var ai = k.AdvertInterval.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (topology.Profile == RenderProfile.Fast)
+        {
+            // VRRPv3 carries the interval in centiseconds (12 bits): 0.01 .. 40.95 s.
+            if (!(k.AdvertInterval is >= 0.01 and <= 40.95) || Math.Abs(k.AdvertInterval * 100 - Math.Round(k.AdvertInterval * 100)) > 1e-9)
+                Error("keepalived.advertInterval", $"{ai} s cannot be carried by VRRPv3 (hundredths of a second from 0.01 to 40.95).", "use e.g. 0.1 (the fast profile's default).");
+            if (k.AuthPass is not null)
+                Error("keepalived.authPass", "is set, but the fast profile speaks VRRPv3, which has no authentication (keepalived refuses it).",
+                    "leave authPass out: the fast profile accepts adverts only from the other nodes' addresses (unicast_peer with check_unicast_src) on the lab's private bridge.");
+        }
+        else if (k.AdvertInterval is < 1 or > 255 || k.AdvertInterval != Math.Floor(k.AdvertInterval))
+            Error("keepalived.advertInterval", k.AdvertInterval < 1
+                    ? $"{ai} s is below 1 s: VRRPv2 (profile {topology.Profile.ToString().ToLowerInvariant()}) carries whole seconds only."
+                    : $"{ai} s is not a whole number of seconds from 1 to 255 (VRRPv2).",
+                k.AdvertInterval < 1 ? "set 'profile: fast' (VRRPv3, sub-second adverts), or use whole seconds from 1 to 255." : "use whole seconds from 1 to 255, or 'profile: fast' for hundredths.");
         if (k.CheckInterval is < 1 or > 3600)
-            Error("keepalived.checkInterval", $"{k.CheckInterval} s is outside 1..3600.", "use whole seconds, e.g. 2.");
+            Error("keepalived.checkInterval", $"{k.CheckInterval} s is outside 1..3600 (keepalived 2.2.7 runs track scripts at whole seconds only).", "use whole seconds, e.g. 2 (the fast profile uses 1).");
         if (k.Weight is < -253 or > 253)
             Error("keepalived.weight", $"{k.Weight} is outside -253..253.", "use a weight from -253 to 253.");
         if (k.Fall < 1) Error("keepalived.fall", $"{k.Fall} must be at least 1.", "use 1 or more.");

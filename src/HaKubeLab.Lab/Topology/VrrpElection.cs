@@ -144,9 +144,23 @@ public static class VrrpElection
         return new(holder?.Name, [.. possible.Select(n => n.Name)], priorities, answers, reason);
     }
 
-    /// <summary>RFC 3768 master-down interval for a backup of the given priority: 3 x advert_int + (256 - priority)/256 s.</summary>
+    /// <summary>The VRRP version the profile's keepalived speaks: 3 for the fast profile (sub-second adverts), else 2 (keepalived's default, the runbook's).</summary>
+    public static int Version(RenderProfile profile) => profile == RenderProfile.Fast ? 3 : 2;
+
+    /// <summary>
+    /// The skew time of a backup of the given priority: VRRPv2 (RFC 3768) (256 - priority)/256 s; VRRPv3 (RFC 5798)
+    /// ((256 - priority) x advert interval)/256, so it shrinks with the advert interval.
+    /// </summary>
+    public static TimeSpan SkewTime(LabTopology topology, int priority)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        var scale = Version(topology.Profile) == 3 ? topology.Keepalived.AdvertInterval : 1.0;
+        return TimeSpan.FromSeconds((256 - priority) * scale / 256.0);
+    }
+
+    /// <summary>Master-down interval for a backup of the given priority: 3 x advert_int + skew time (<see cref="SkewTime"/>).</summary>
     public static TimeSpan MasterDownInterval(LabTopology topology, int priority) =>
-        TimeSpan.FromSeconds(3 * topology.Keepalived.AdvertInterval + (256 - priority) / 256.0);
+        TimeSpan.FromSeconds(3 * topology.Keepalived.AdvertInterval) + SkewTime(topology, priority);
 
     /// <summary>
     /// When a backup of <paramref name="priority"/> takes the VIP after the master's adverts stop (or turn

@@ -86,7 +86,21 @@ internal static partial class KeepalivedRules
 
         Range(ctx, k, i, "priority", 1, 255, "keepalived refuses the instance");
         Range(ctx, k, i, "virtual_router_id", 1, 255, "keepalived refuses the instance");
-        Range(ctx, k, i, "advert_int", 1, 255, "keepalived falls back to 1 s");
+        var v3 = Version3(k, i);
+        if (!v3)
+            Range(ctx, k, i, "advert_int", 1, 255, "keepalived falls back to 1 s");
+        else if (i.Child("advert_int") is { } adv)
+        {
+            // VRRPv3 carries the interval in centiseconds (RFC 5798): 0.01 .. 40.95 s.
+            if (!double.TryParse(adv.Arg(0), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var sec))
+                ctx.Findings.Add("KA013", k.File, adv.Line, $"'advert_int' has no number ('{adv.Arg(0)}').", "keepalived cannot read it: it falls back to 1 s.", "Give 'advert_int' seconds, e.g. 0.1 with VRRPv3.");
+            else if (sec is < 0.01 or > 40.95)
+                ctx.Findings.Add("KA013", k.File, adv.Line, $"'advert_int {adv.Arg(0)}' is outside VRRPv3's 0.01..40.95 s.", "keepalived falls back to 1 s.", "Use a value between 0.01 and 40.95 (e.g. 0.1).");
+        }
+        if (v3 && i.Child("authentication") is { } v3auth)
+            ctx.Findings.Add("KA016", k.File, v3auth.Line, $"vrrp_instance {i.Arg(0)} has an authentication block, but speaks VRRPv3.",
+                "VRRPv3 (RFC 5798) has no authentication; keepalived refuses the block, so the password protects nothing.",
+                "Remove the authentication block; restrict who is heard with unicast_peer and check_unicast_src on a private segment.");
 
         if (i.Child("authentication") is { } auth && auth.Child("auth_pass") is { } pass)
         {
@@ -121,6 +135,10 @@ internal static partial class KeepalivedRules
                 "The VIP moves only when a whole node or its keepalived dies; with haproxy or the apiserver dead on the holder, the VIP stays and the API is unreachable through it.",
                 "Add a vrrp_script that checks the API through the local haproxy and list it in track_script.");
     }
+
+    /// <summary>The instance speaks VRRPv3: 'version 3' in it, or 'vrrp_version 3' in global_defs.</summary>
+    private static bool Version3(KeepalivedFile k, KaNode instance) =>
+        (instance.Child("version")?.Arg(0) ?? k.Top.LastOrDefault(n => n.Keyword == "global_defs")?.Child("vrrp_version")?.Arg(0)) == "3";
 
     private static void Range(LintContext ctx, KeepalivedFile k, KaNode block, string keyword, int min, int max, string effect)
     {
@@ -194,6 +212,8 @@ internal static partial class KeepalivedRules
         var weightLine = trackRef.Args.Count >= 2 && trackRef.Arg(0) == "weight" ? trackRef : script.Child("weight");
         var weight = weightLine is null ? 0 : int.TryParse(weightLine == trackRef ? trackRef.Arg(1) : weightLine.Arg(0), out var w) ? w : 0;
         int Int(KaNode n, string key, int fallback) => n.Int(key) ?? fallback;
+        double Seconds(KaNode n, string key, double fallback) =>
+            n.Child(key) is { } c && double.TryParse(c.Arg(0), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : fallback;
 
         var known = ctx.NodeAddresses();
         var count = files.Count > 1 ? files.Count : Math.Max(2, known.Count > 0 ? known.Count : 3);
@@ -210,6 +230,8 @@ internal static partial class KeepalivedRules
         var topology = new LabTopology
         {
             Name = "lint",
+            // Only the election's skew time depends on the profile: VRRPv3 scales it by the advert interval.
+            Profile = Version3(file, inst) ? RenderProfile.Fast : RenderProfile.Seed,
             Subnet = IPNetwork.Parse("10.0.0.0/8"),
             Vip = IPAddress.Parse("10.255.255.254"),
             Nodes = nodes.ToImmutable(),
@@ -217,7 +239,7 @@ internal static partial class KeepalivedRules
             {
                 Weight = weight,
                 Nopreempt = inst.Child("nopreempt") is not null,
-                AdvertInterval = Math.Max(1, Int(inst, "advert_int", 1)),
+                AdvertInterval = Math.Max(0.01, Seconds(inst, "advert_int", 1)),
                 CheckInterval = Math.Max(1, Int(script, "interval", 1)),
                 Fall = Math.Max(1, Int(script, "fall", 1)),
                 Rise = Math.Max(1, Int(script, "rise", 1)),
