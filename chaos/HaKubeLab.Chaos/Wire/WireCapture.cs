@@ -68,7 +68,8 @@ public sealed class WireCapture : IDisposable
         LibPcapLiveDevice? device;
         try
         {
-            device = LibPcapLiveDeviceList.Instance.FirstOrDefault(d => d.Name == iface);
+            // A fresh list: the library's singleton is read once per process and misses bridges made after that (a test host runs many labs).
+            device = LibPcapLiveDeviceList.New().FirstOrDefault(d => d.Name == iface);
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException or BadImageFormatException)
         {
