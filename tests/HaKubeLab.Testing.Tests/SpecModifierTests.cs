@@ -79,7 +79,8 @@ public class SpecModifierTests
     {
         Assert.Equal(RenderProfile.Recommended, LabOptions.FromProfile("Recommended").Profile);
         var e = Assert.Throws<ArgumentException>(() => LabOptions.FromProfile("kind"));
-        Assert.Contains("use 'seed' or 'recommended'", e.Message);
+        Assert.Contains("use 'seed', 'recommended' or 'fast'", e.Message);
+        Assert.Equal(RenderProfile.Fast, LabOptions.FromProfile("fast").Profile);
         Environment.SetEnvironmentVariable("HAKUBELAB_TEST_SUBNETS", "192.168.170.0/24-192.168.172.0/24");
         try { Assert.Equal(["192.168.170.0/24", "192.168.171.0/24", "192.168.172.0/24"], TestLabNaming.Subnets().Select(s => s.ToString())); }
         finally { Environment.SetEnvironmentVariable("HAKUBELAB_TEST_SUBNETS", "192.168.170.0/24-192.168.179.0/24"); }
