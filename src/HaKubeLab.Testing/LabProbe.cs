@@ -34,7 +34,7 @@ public sealed class LabProbe : IAsyncDisposable
     /// <summary>How long one attempt may take before it counts as failed.</summary>
     public TimeSpan Timeout => _loop.Timeout;
 
-    /// <summary>The probe's resolution: an outage's edges are known to within interval + timeout.</summary>
+    /// <summary>A safe bound on the probe's resolution (interval + timeout): attempts overlap, so an outage's end is usually known to within one interval.</summary>
     public TimeSpan Resolution => Interval + Timeout;
 
     /// <summary>Every attempt so far, in start order.</summary>

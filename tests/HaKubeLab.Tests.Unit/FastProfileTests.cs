@@ -95,7 +95,7 @@ public class FastProfileTests
     {
         var cfg = HaproxyConfigRenderer.Render(Fast);
         Assert.Contains("option httpchk GET /healthz", cfg);
-        Assert.Contains("default-server inter 200ms fall 2 rise 2 on-marked-down shutdown-sessions", cfg);
+        Assert.Contains("default-server inter 200ms fastinter 100ms fall 2 rise 2 on-marked-down shutdown-sessions observe layer4 error-limit 1 on-error sudden-death", cfg);
         Assert.Contains("timeout connect         250ms", cfg);
         Assert.Contains("option                  redispatch 1", cfg);
         Assert.Contains("server m01 192.168.100.191:6443 check check-ssl verify none", cfg);

@@ -290,7 +290,7 @@ public static class ProfileComparison
         md.AppendLine();
         md.AppendLine("- *VIP takeover*: fault to the first look (every 50 ms, each node's interfaces read from the host) that finds the VIP on another node.");
         md.AppendLine("- *Failover* of a probe: fault to its first success after the fault. *Outage*: its first outage after the fault, first failure to next success (0: the probe never failed).");
-        md.AppendLine("- Probes every 50 ms: TCP connect to VIP:port (timeout 250 ms), HTTPS GET /readyz at the cluster endpoint (timeout 300 ms), a ConfigMap write there (timeout 400 ms). An attempt in flight when the fault lands waits for its timeout, so a figure can be up to one timeout late.");
+        md.AppendLine("- Probes every 50 ms: TCP connect to VIP:port (timeout 150 ms), HTTPS GET /readyz at the cluster endpoint (timeout 300 ms), a ConfigMap write there (timeout 400 ms). Attempts overlap: one starts every 50 ms even while earlier ones wait for their timeout, and an HTTPS attempt that fails drops its connection, so the first success after a failover is seen within one interval (50 ms) of the service answering again.");
         md.AppendLine("- *Predicted*: the failover model (`explain`) for VIP:port from the moment the fault takes effect; the API probes add haproxy's and etcd's own timers.");
         md.AppendLine("- Run folders (result.json, summary.md, timeline.svg per run):");
         foreach (var cell in c.Cells) md.AppendLine($"  - {cell.Profile} {cell.Scenario}: {string.Join(", ", cell.RunFolders.Select(Path.GetFileName))}");

@@ -28,23 +28,25 @@ public sealed class TcpConnectProbe(string name, IPAddress address, int port) : 
     public string Name { get; } = name;
     public string Target { get; } = $"{address}:{port}";
 
-    /// <summary>The last attempt's client port (bound before the SYN leaves), so the wire capture finds that attempt's handshake.</summary>
-    public int? LastLocalPort { get; private set; }
+    public async Task<string?> AttemptAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
+        (await AttemptWithPortAsync(timeout, cancellationToken).ConfigureAwait(false)).Error;
 
-    public async Task<string?> AttemptAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>One attempt, with its client port (bound before the SYN leaves), so the wire capture finds that attempt's handshake.</summary>
+    public async Task<(string? Error, int? LocalPort)> AttemptWithPortAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, LingerState = new LingerOption(true, 0) };
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
+        int? localPort = null;
         try
         {
             socket.Bind(new IPEndPoint(IPAddress.Any, 0));
-            LastLocalPort = (socket.LocalEndPoint as IPEndPoint)?.Port;
+            localPort = (socket.LocalEndPoint as IPEndPoint)?.Port;
             await socket.ConnectAsync(new IPEndPoint(address, port), cts.Token).ConfigureAwait(false);
-            return null;
+            return (null, localPort);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { return "timeout"; }
-        catch (SocketException e) { return e.SocketErrorCode switch { SocketError.ConnectionRefused => "refused", SocketError.HostUnreachable => "unreachable", _ => e.SocketErrorCode.ToString() }; }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { return ("timeout", localPort); }
+        catch (SocketException e) { return (e.SocketErrorCode switch { SocketError.ConnectionRefused => "refused", SocketError.HostUnreachable => "unreachable", _ => e.SocketErrorCode.ToString() }, localPort); }
     }
 
     public void Dispose() { }
@@ -58,7 +60,7 @@ public sealed class TcpConnectProbe(string name, IPAddress address, int port) : 
 /// </summary>
 public sealed class ReadyzProbe : IProbe
 {
-    private readonly HttpClient _http;
+    private readonly ProbeHttpClients _http;
     private readonly Uri _uri;
 
     public ReadyzProbe(string name, Uri baseUri, X509Certificate2Collection clusterCa)
@@ -66,14 +68,7 @@ public sealed class ReadyzProbe : IProbe
         Name = name;
         _uri = new Uri(baseUri, "/readyz");
         Target = _uri.ToString();
-        var handler = new SocketsHttpHandler
-        {
-            ConnectTimeout = TimeSpan.FromSeconds(1),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-            MaxConnectionsPerServer = 1,
-            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, cert, _, errors) => TrustedByClusterCa(cert, errors, clusterCa) },
-        };
-        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        _http = new ProbeHttpClients(clusterCa, clientCertificate: null, bearerToken: null);
     }
 
     public string Name { get; }
@@ -83,14 +78,17 @@ public sealed class ReadyzProbe : IProbe
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
+        var client = _http.Rent();
         try
         {
-            using var response = await _http.GetAsync(_uri, cts.Token).ConfigureAwait(false);
+            using var response = await client.GetAsync(_uri, cts.Token).ConfigureAwait(false);
             var body = (await response.Content.ReadAsStringAsync(cts.Token).ConfigureAwait(false)).Trim();
+            _http.Return(client);
             return response.StatusCode == HttpStatusCode.OK && body == "ok" ? null : $"HTTP {(int)response.StatusCode}";
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { return "timeout"; }
-        catch (HttpRequestException e) { return ProbeErrors.Describe(e); }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { ProbeHttpClients.Abandon(client); return "timeout"; }
+        catch (HttpRequestException e) { ProbeHttpClients.Abandon(client); return ProbeErrors.Describe(e); }
+        catch (OperationCanceledException) { ProbeHttpClients.Abandon(client); throw; }
     }
 
     /// <summary>Accepts a chain to the cluster CA; the name may differ (the lab's addresses are in the SANs, a VIP through haproxy may not be).</summary>
@@ -119,7 +117,7 @@ public sealed class ApiWriteProbe : IProbe
     /// <summary>The ConfigMap the probe writes.</summary>
     public const string ConfigMapName = "hakubelab-chaos-probe";
 
-    private readonly HttpClient _http;
+    private readonly ProbeHttpClients _http;
     private readonly Uri _item;
     private readonly Uri _collection;
 
@@ -131,18 +129,7 @@ public sealed class ApiWriteProbe : IProbe
         _collection = new Uri(server, "/api/v1/namespaces/default/configmaps");
         _item = new Uri(server, $"/api/v1/namespaces/default/configmaps/{ConfigMapName}");
         Target = $"{server.Authority} (ConfigMap default/{ConfigMapName})";
-        var ca = config.SslCaCerts ?? [];
-        var handler = new SocketsHttpHandler
-        {
-            ConnectTimeout = TimeSpan.FromSeconds(1),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-            MaxConnectionsPerServer = 1,
-            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, cert, _, errors) => ReadyzProbe.TrustedByClusterCa(cert, errors, ca) },
-        };
-        if (ClientCertificate(config) is { } cert) handler.SslOptions.ClientCertificates = [cert];
-        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        if (!string.IsNullOrEmpty(config.AccessToken))
-            _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", config.AccessToken);
+        _http = new ProbeHttpClients(config.SslCaCerts ?? [], ClientCertificate(config), string.IsNullOrEmpty(config.AccessToken) ? null : config.AccessToken);
     }
 
     public string Name { get; }
@@ -170,24 +157,73 @@ public sealed class ApiWriteProbe : IProbe
             metadata = new { name = ConfigMapName, @namespace = "default" },
             data = new { written = DateTimeOffset.UtcNow.ToString("O") },
         });
+        var client = _http.Rent();
         try
         {
             using (var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"))
-            using (var replaced = await _http.PutAsync(_item, content, cts.Token).ConfigureAwait(false))
+            using (var replaced = await client.PutAsync(_item, content, cts.Token).ConfigureAwait(false))
             {
-                if (replaced.StatusCode == HttpStatusCode.OK) return null;
-                if (replaced.StatusCode != HttpStatusCode.NotFound) return $"HTTP {(int)replaced.StatusCode}";
+                if (replaced.StatusCode != HttpStatusCode.NotFound)
+                {
+                    _http.Return(client);
+                    return replaced.StatusCode == HttpStatusCode.OK ? null : $"HTTP {(int)replaced.StatusCode}";
+                }
             }
             // Not there yet (first run on this lab): create it within the same attempt.
             using var create = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-            using var created = await _http.PostAsync(_collection, create, cts.Token).ConfigureAwait(false);
+            using var created = await client.PostAsync(_collection, create, cts.Token).ConfigureAwait(false);
+            _http.Return(client);
             return created.StatusCode == HttpStatusCode.Created ? null : $"HTTP {(int)created.StatusCode}";
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { return "timeout"; }
-        catch (HttpRequestException e) { return ProbeErrors.Describe(e); }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { ProbeHttpClients.Abandon(client); return "timeout"; }
+        catch (HttpRequestException e) { ProbeHttpClients.Abandon(client); return ProbeErrors.Describe(e); }
+        catch (OperationCanceledException) { ProbeHttpClients.Abandon(client); throw; }
     }
 
     public void Dispose() => _http.Dispose();
+}
+
+/// <summary>
+/// The HTTPS clients of one API probe, each with one kept-alive connection trusted by the cluster CA. An attempt rents
+/// a client and gives it back when the connection worked (any HTTP answer); after a failure it drops that client, with
+/// its connection and any connection attempt still in flight, so the next attempt starts from a fresh SYN.
+/// SocketsHttpHandler keeps a connection attempt alive after the request that started it was cancelled and makes later
+/// requests wait for it: a SYN sent while the VIP was on the dead node would then hold every later attempt until TCP's
+/// first SYN retransmission (1 s), and the probe would measure its own stale connect instead of the API. In steady
+/// state attempts do not overlap and one client (one connection) serves them all.
+/// </summary>
+internal sealed class ProbeHttpClients(X509Certificate2Collection clusterCa, X509Certificate2? clientCertificate, string? bearerToken) : IDisposable
+{
+    private readonly System.Collections.Concurrent.ConcurrentStack<HttpClient> _idle = new();
+
+    /// <summary>An idle client (the most recently used: its connection is the likeliest to be alive), or a new one.</summary>
+    public HttpClient Rent() => _idle.TryPop(out var client) ? client : Create();
+
+    /// <summary>The attempt got an answer over this client's connection: keep it for the next one.</summary>
+    public void Return(HttpClient client) => _idle.Push(client);
+
+    /// <summary>The attempt failed: drop the client with its connection and any connection attempt still in flight.</summary>
+    public static void Abandon(HttpClient client) => client?.Dispose();
+
+    private HttpClient Create()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+            MaxConnectionsPerServer = 1,
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, cert, _, errors) => ReadyzProbe.TrustedByClusterCa(cert, errors, clusterCa) },
+        };
+        if (clientCertificate is not null) handler.SslOptions.ClientCertificates = [clientCertificate];
+        var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        if (bearerToken is not null) client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearerToken);
+        return client;
+    }
+
+    public void Dispose()
+    {
+        while (_idle.TryPop(out var client)) client.Dispose();
+    }
 }
 
 internal static class ProbeErrors
@@ -199,64 +235,103 @@ internal static class ProbeErrors
 }
 
 /// <summary>
-/// Runs one probe on a fixed schedule (start of attempt n = start + n x interval, slots missed while an
-/// attempt hung are skipped) and records every attempt on the run's monotonic clock.
+/// Runs one probe on a fixed schedule (attempt n starts at start + n x interval) and records every attempt on the
+/// run's monotonic clock. Attempts overlap: a slot starts its attempt even while earlier ones still wait for their
+/// timeout (at most <see cref="MaxInFlight"/> at once; beyond that a slot is skipped). So an attempt that hangs
+/// because it was sent to a node that just died does not hide the moment the service answers again: the first
+/// success after a failover is seen within one interval, not one timeout. In steady state an attempt ends long
+/// before the next slot and nothing overlaps.
 /// </summary>
 public sealed class ProbeLoop(IProbe probe, TimeSpan interval, TimeSpan timeout, RunClock clock, string scenario)
 {
     private readonly List<ProbeSample> _samples = new(4096);
+    private bool _outOfOrder;
 
     public IProbe Probe { get; } = probe;
     public TimeSpan Interval { get; } = interval;
     public TimeSpan Timeout { get; } = timeout;
 
-    /// <summary>A copy of the samples so far (attempt start order).</summary>
+    /// <summary>How many attempts may be in flight at once: enough to start one every slot while earlier ones time out.</summary>
+    public int MaxInFlight => Math.Max(1, (int)Math.Ceiling(Timeout.TotalSeconds / Interval.TotalSeconds) + 1);
+
+    /// <summary>A copy of the samples so far, in attempt start order.</summary>
     public IReadOnlyList<ProbeSample> Samples
     {
-        get { lock (_samples) return [.. _samples]; }
+        get
+        {
+            lock (_samples)
+            {
+                // Overlapping attempts finish out of start order only around an outage; keep the list sorted for the analysis.
+                if (_outOfOrder)
+                {
+                    var sorted = _samples.OrderBy(x => x.T).ToList();
+                    _samples.Clear();
+                    _samples.AddRange(sorted);
+                    _outOfOrder = false;
+                }
+                return [.. _samples];
+            }
+        }
     }
 
-    /// <summary>The latest attempt, or null before the first.</summary>
-    public ProbeSample? Last
-    {
-        get { lock (_samples) return _samples.Count == 0 ? null : _samples[^1]; }
-    }
+    /// <summary>The attempt that finished last, or null before the first.</summary>
+    public ProbeSample? Last { get; private set; }
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Stops the loop; attempts in flight are abandoned and not recorded.</param>
+    /// <param name="origin">
+    /// The grid's start on the run clock (default: now). Loops that share one origin and interval wake together:
+    /// one timer wake-up per tick for all of them instead of one each.
+    /// </param>
+    public async Task RunAsync(CancellationToken cancellationToken, double? origin = null)
     {
-        var origin = clock.Now;
+        var start = origin ?? clock.Now;
         var slot = 0L;
         var tags = new TagList { { "probe", Probe.Name }, { "scenario", scenario } };
+        var inFlight = new List<Task>(MaxInFlight);
         while (!cancellationToken.IsCancellationRequested)
         {
-            var t = clock.Now;
-            var watch = Stopwatch.StartNew();
-            string? error;
-            try
-            {
-                error = await Probe.AttemptAsync(Timeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { break; }
-            catch (Exception e) { error = e.GetType().Name + ": " + e.Message; }
-            var ms = watch.Elapsed.TotalMilliseconds;
-            var port = Probe is TcpConnectProbe tcp ? tcp.LastLocalPort : null;
-            lock (_samples) _samples.Add(new ProbeSample(Math.Round(t, 6), Math.Round(ms, 3), error is null, error, port));
-            if (error is null)
-            {
-                ChaosTelemetry.ProbeSuccesses.Add(1, tags);
-                ChaosTelemetry.ProbeLatency.Record(ms, tags);
-            }
-            else ChaosTelemetry.ProbeFailures.Add(1, tags);
+            inFlight.RemoveAll(t => t.IsCompleted);
+            if (inFlight.Count < MaxInFlight) inFlight.Add(AttemptAsync(tags, cancellationToken));
 
-            // Next slot on the fixed grid; skip the slots an attempt overran.
+            // Next slot on the fixed grid (a slot the loop itself overslept is skipped).
             var now = clock.Now;
-            slot = Math.Max(slot + 1, (long)Math.Floor((now - origin) / Interval.TotalSeconds) + 1);
-            var wait = origin + slot * Interval.TotalSeconds - now;
+            slot = Math.Max(slot + 1, (long)Math.Floor((now - start) / Interval.TotalSeconds) + 1);
+            var wait = start + slot * Interval.TotalSeconds - now;
             if (wait > 0)
             {
                 try { await Task.Delay(TimeSpan.FromSeconds(wait), cancellationToken).ConfigureAwait(false); }
                 catch (OperationCanceledException) { break; }
             }
         }
+        await Task.WhenAll(inFlight).ConfigureAwait(false);
+    }
+
+    private async Task AttemptAsync(TagList tags, CancellationToken cancellationToken)
+    {
+        var t = clock.Now;
+        var watch = Stopwatch.StartNew();
+        string? error;
+        int? port = null;
+        try
+        {
+            if (Probe is TcpConnectProbe tcp) (error, port) = await tcp.AttemptWithPortAsync(Timeout, cancellationToken).ConfigureAwait(false);
+            else error = await Probe.AttemptAsync(Timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { return; }
+        catch (Exception e) { error = e.GetType().Name + ": " + e.Message; }
+        var ms = watch.Elapsed.TotalMilliseconds;
+        var sample = new ProbeSample(Math.Round(t, 6), Math.Round(ms, 3), error is null, error, port);
+        lock (_samples)
+        {
+            if (_samples.Count > 0 && _samples[^1].T > sample.T) _outOfOrder = true;
+            _samples.Add(sample);
+            Last = sample;
+        }
+        if (error is null)
+        {
+            ChaosTelemetry.ProbeSuccesses.Add(1, tags);
+            ChaosTelemetry.ProbeLatency.Record(ms, tags);
+        }
+        else ChaosTelemetry.ProbeFailures.Add(1, tags);
     }
 }

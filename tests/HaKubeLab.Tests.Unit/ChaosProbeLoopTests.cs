@@ -1,0 +1,83 @@
+using HaKubeLab.Chaos.Analysis;
+using HaKubeLab.Chaos.Probes;
+
+namespace HaKubeLab.Tests.Unit;
+
+/// <summary>The probe loop's schedule: overlapping attempts around an outage, none in steady state.</summary>
+public class ChaosProbeLoopTests
+{
+    /// <summary>
+    /// A service that does not answer until <see cref="RecoversAt"/>: an attempt started before hangs until its timeout
+    /// (a SYN to a node that died), one started after succeeds at once. Counts attempts in flight.
+    /// </summary>
+    private sealed class RecoveringService(RunClock clock, double recoversAt) : IProbe
+    {
+        private int _inFlight;
+        public double RecoversAt { get; } = recoversAt;
+        public int MaxSeenInFlight { get; private set; }
+        public string Name => "fake";
+        public string Target => "127.0.0.1:1";
+
+        public async Task<string?> AttemptAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var now = Interlocked.Increment(ref _inFlight);
+            lock (this) MaxSeenInFlight = Math.Max(MaxSeenInFlight, now);
+            try
+            {
+                if (clock.Now >= RecoversAt) return null;
+                await Task.Delay(timeout, cancellationToken);
+                return "timeout";
+            }
+            finally { Interlocked.Decrement(ref _inFlight); }
+        }
+
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public async Task A_hung_attempt_does_not_hide_the_recovery_the_next_slots_start_anyway()
+    {
+        var clock = new RunClock();
+        var service = new RecoveringService(clock, recoversAt: 0.3);
+        var loop = new ProbeLoop(service, TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(400), clock, "test");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(0.9));
+        await loop.RunAsync(stop.Token, origin: 0);
+
+        var samples = loop.Samples;
+        var firstSuccess = samples.First(s => s.Ok);
+        var recoveredAfter = firstSuccess.T - service.RecoversAt;
+        Console.WriteLine($"first success {recoveredAfter * 1000:0.0} ms after the service answered again; at most {service.MaxSeenInFlight} attempts in flight (limit {loop.MaxInFlight})");
+        // With one attempt at a time, the attempt started just before 0.3 s would have held the loop until ~0.7 s.
+        Assert.InRange(recoveredAfter, 0, 0.2);
+        Assert.True(samples.Where(s => s.T < service.RecoversAt).All(s => !s.Ok && s.Error == "timeout"));
+        Assert.True(service.MaxSeenInFlight > 1, "attempts overlapped while the service hung");
+        Assert.InRange(service.MaxSeenInFlight, 2, loop.MaxInFlight);
+        // The analysis gets them in start order, although hung ones finished after later successes.
+        Assert.Equal(samples.OrderBy(s => s.T).Select(s => s.T), samples.Select(s => s.T));
+        var failover = SeriesMath.Failover(samples, 0.05);
+        Assert.Equal(firstSuccess.T, failover.FirstSuccess);
+    }
+
+    [Fact]
+    public async Task In_steady_state_attempts_do_not_overlap()
+    {
+        var clock = new RunClock();
+        var service = new RecoveringService(clock, recoversAt: 0);
+        var loop = new ProbeLoop(service, TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(400), clock, "test");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(0.4));
+        await loop.RunAsync(stop.Token);
+
+        Assert.Equal(1, service.MaxSeenInFlight);
+        Assert.True(loop.Samples.Count >= 5, $"{loop.Samples.Count} attempts in 0.4 s at 20 ms");
+        Assert.All(loop.Samples, s => Assert.True(s.Ok));
+    }
+
+    [Fact]
+    public void In_flight_limit_covers_one_timeout_of_slots()
+    {
+        var clock = new RunClock();
+        using var service = new RecoveringService(clock, 0);
+        Assert.Equal(7, new ProbeLoop(service, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(300), clock, "t").MaxInFlight);
+        Assert.Equal(2, new ProbeLoop(service, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), clock, "t").MaxInFlight);
+    }
+}
