@@ -102,7 +102,7 @@ internal static class CompareCommands
             var s = FailoverModel.Settings(topology);
             settings[profile] = $"VRRPv{s.VrrpVersion}, adverts every {s.AdvertText} s, track script ({s.TrackScript}) every {s.CheckInterval} s, fall {s.Fall}, weight {s.Weight}, " +
                                 $"nopreempt {(s.Nopreempt ? "on" : "off")}; haproxy checks {s.HaproxyCheck} every {s.HaproxyCheckInterval.TotalSeconds:0.###} s (fall {s.HaproxyCheckFall}); cluster endpoint {s.ControlPlaneEndpoint}" +
-                                (topology.Profile == RenderProfile.Fast ? $"; etcd election timeout {Rendering.KubeadmConfigRenderer.FastEtcdElectionTimeout.TotalMilliseconds:0} ms" : "");
+                                (topology.Profile == RenderProfile.Fast ? $"; etcd election timeout {Failover.EtcdElection.Fast.ElectionTimeout.TotalMilliseconds:0} ms" : "");
             Console.WriteLine($"== {profile}: lab {topology.Name} ({settings[profile]})");
             try
             {

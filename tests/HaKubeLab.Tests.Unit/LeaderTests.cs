@@ -143,7 +143,7 @@ public class LeaderTests
         var gaps = LeaderAnalysis.Gaps(samples, [new FaultMoment("kill", FaultKind.EtcdKill, "m01", 4.3, null)], 10);
         var g = Assert.Single(gaps);
         Assert.Equal(("etcd", "m01", "m02", 4.3, 6.0), (g.Component, g.From, g.To, g.Start, g.End!.Value));
-        Assert.Equal(EtcdElection.GapAfterLeaderLoss, g.Predicted);
+        Assert.Equal(EtcdElection.Default.GapAfterLeaderLoss, g.Predicted);
         // The same leader throughout: no gap.
         Assert.Empty(LeaderAnalysis.Gaps([new LeaderSample(0, "etcd", "m01"), new LeaderSample(1, "etcd", "m01")], [], 2));
     }

@@ -223,8 +223,20 @@ public class TopologySurvivalTests
         var w = LeaderElectionSettings.Default.GapAfterLeaderLoss;
         Assert.Equal(13, w.MinSeconds, 3);
         Assert.Equal(19.4, w.MaxSeconds, 3);
-        Assert.Equal(0.9, EtcdElection.GapAfterLeaderLoss.MinSeconds, 3);
-        Assert.Equal(2.5, EtcdElection.GapAfterLeaderLoss.MaxSeconds, 3);
+        Assert.Equal(0.9, EtcdElection.Default.GapAfterLeaderLoss.MinSeconds, 3);
+        Assert.Equal(2.5, EtcdElection.Default.GapAfterLeaderLoss.MaxSeconds, 3);
+    }
+
+    [Fact]
+    public void The_fast_profiles_stacked_etcd_predicts_a_shorter_election_external_members_keep_the_default()
+    {
+        var fast = Stacked.WithProfile(RenderProfile.Fast);
+        Assert.Same(EtcdElection.Fast, EtcdElection.For(fast));
+        Assert.Equal(0.4, EtcdElection.For(fast).GapAfterLeaderLoss.MinSeconds, 3);
+        Assert.Equal(1.5, EtcdElection.For(fast).GapAfterLeaderLoss.MaxSeconds, 3);
+        Assert.Contains("500-1000 ms", EtcdElection.For(fast).Basis, StringComparison.Ordinal);
+        Assert.Same(EtcdElection.Default, EtcdElection.For(Stacked));
+        Assert.Same(EtcdElection.Default, EtcdElection.For(External().WithProfile(RenderProfile.Fast)));
     }
 
     [Fact]

@@ -45,6 +45,9 @@ public sealed record SurvivalCheck(string Fault, IReadOnlyList<string> Lost, str
 /// <summary>The leaders during a run: every look, the gaps, and the survival prediction per fault.</summary>
 public sealed record LeadersResult(string Source, IReadOnlyList<LeaderGap> Gaps, IReadOnlyList<SurvivalCheck> Survival, IReadOnlyList<LeaderSample> Samples)
 {
+    /// <summary>How long etcd's election predicts it has no leader after its leader dies, with this lab's timers.</summary>
+    public TimeWindow EtcdGapPredicted { get; init; } = EtcdElection.Default.GapAfterLeaderLoss;
+
     /// <summary>The longest gap of <paramref name="component"/> (seconds), or null when it always had a leader.</summary>
     public double? LongestGap(string component) => Gaps.Where(g => g.Component == component).Select(g => (double?)g.Seconds).Max();
 }
@@ -68,15 +71,16 @@ public static class LeaderAnalysis
     };
 
     /// <summary>The gaps of every component, each with the fault that hit the leader (if any) and the prediction for it.</summary>
-    public static IReadOnlyList<LeaderGap> Gaps(IReadOnlyList<LeaderSample> samples, IReadOnlyList<FaultMoment> faults, double measuredUntil, LeaderElectionSettings? election = null)
+    public static IReadOnlyList<LeaderGap> Gaps(IReadOnlyList<LeaderSample> samples, IReadOnlyList<FaultMoment> faults, double measuredUntil, LeaderElectionSettings? election = null, EtcdElection? etcd = null)
     {
         ArgumentNullException.ThrowIfNull(samples);
         ArgumentNullException.ThrowIfNull(faults);
         election ??= LeaderElectionSettings.Default;
+        etcd ??= EtcdElection.Default;
         var gaps = new List<LeaderGap>();
         gaps.AddRange(LeaseGaps(samples.Where(s => s.Component == "kube-controller-manager").OrderBy(s => s.T).ToList(), "kube-controller-manager", faults, measuredUntil, election));
         gaps.AddRange(LeaseGaps(samples.Where(s => s.Component == "kube-scheduler").OrderBy(s => s.T).ToList(), "kube-scheduler", faults, measuredUntil, election));
-        gaps.AddRange(EtcdGaps(samples.Where(s => s.Component == "etcd").OrderBy(s => s.T).ToList(), faults, measuredUntil));
+        gaps.AddRange(EtcdGaps(samples.Where(s => s.Component == "etcd").OrderBy(s => s.T).ToList(), faults, measuredUntil, etcd));
         return [.. gaps.OrderBy(g => g.Start)];
     }
 
@@ -130,7 +134,7 @@ public static class LeaderAnalysis
             startBasis, endBasis, killer?.Id, predicted, basis);
     }
 
-    private static IEnumerable<LeaderGap> EtcdGaps(List<LeaderSample> samples, IReadOnlyList<FaultMoment> faults, double measuredUntil)
+    private static IEnumerable<LeaderGap> EtcdGaps(List<LeaderSample> samples, IReadOnlyList<FaultMoment> faults, double measuredUntil, EtcdElection etcd)
     {
         string? leader = null;
         double lastSeen = 0;
@@ -155,7 +159,7 @@ public static class LeaderAnalysis
                 if (s.Holder is null) continue;
             }
             if (s.Holder is null) continue;
-            yield return EtcdGap(gapFrom, s.Holder, gapStart!.Value, s.T, gapKiller);
+            yield return EtcdGap(gapFrom, s.Holder, gapStart!.Value, s.T, gapKiller, etcd);
             leader = s.Holder;
             lastSeen = s.T;
             gapStart = null;
@@ -163,17 +167,17 @@ public static class LeaderAnalysis
         }
         if (gapStart is { } open)
         {
-            var g = EtcdGap(gapFrom, null, open, null, gapKiller);
+            var g = EtcdGap(gapFrom, null, open, null, gapKiller, etcd);
             yield return g with { Seconds = Math.Round(measuredUntil - open, 3) };
         }
     }
 
-    private static LeaderGap EtcdGap(string? from, string? to, double start, double? end, FaultMoment? killer) =>
+    private static LeaderGap EtcdGap(string? from, string? to, double start, double? end, FaultMoment? killer, EtcdElection etcd) =>
         new("etcd", from, to, Math.Round(start, 3), end is { } e ? Math.Round(e, 3) : null, end is { } e2 ? Math.Round(e2 - start, 3) : 0,
             killer is not null ? $"{killer.Id} ({FaultKinds.Name(killer.Kind)} on {killer.Node}) took effect" : $"last sighting of {from} as leader",
             to is null ? "still no leader at the end of the run" : $"first sighting of {to} as leader (etcdctl endpoint status)",
-            killer?.Id, killer is not null ? EtcdElection.GapAfterLeaderLoss : null,
-            killer is not null ? EtcdElection.Basis + "; measured to the first look that saw the new leader (etcd's poll interval adds up to one interval)" : "no fault of the run killed the leader");
+            killer?.Id, killer is not null ? etcd.GapAfterLeaderLoss : null,
+            killer is not null ? etcd.Basis + "; measured to the first look that saw the new leader (etcd's poll interval adds up to one interval)" : "no fault of the run killed the leader");
 
     /// <summary>
     /// The survival predictor at each fault (this fault's part plus earlier ones still in place that do not heal by themselves),
@@ -236,7 +240,10 @@ public static class LeaderResults
             : null).OfType<FaultMoment>().ToList();
         var samples = monitor.Samples;
         var writes = probes.FirstOrDefault(p => p.Name == Scenarios.ProbeNames.ApiWrite && p.Applicable)?.Samples;
-        return new LeadersResult(monitor.Source, LeaderAnalysis.Gaps(samples, moments, measuredUntil),
-            LeaderAnalysis.Survival(topology, moments, writes, measuredUntil, faults.ToDictionary(f => f.Id, f => f.HolderBefore)), samples);
+        return new LeadersResult(monitor.Source, LeaderAnalysis.Gaps(samples, moments, measuredUntil, etcd: EtcdElection.For(topology)),
+            LeaderAnalysis.Survival(topology, moments, writes, measuredUntil, faults.ToDictionary(f => f.Id, f => f.HolderBefore)), samples)
+        {
+            EtcdGapPredicted = EtcdElection.For(topology).GapAfterLeaderLoss,
+        };
     }
 }

@@ -43,7 +43,7 @@ public static class LeaderReport
             foreach (var component in Analysis.LeaderAnalysis.Components)
                 if (l.LongestGap(component) is { } longest)
                     md.AppendLine($"{Name(component)} had no leader for up to **{F(longest, "0.0")} s**" +
-                                  (component == "etcd" ? $" (etcd's election predicts {Failover.EtcdElection.GapAfterLeaderLoss} after a leader dies)." : $" (its lease duration predicts {Failover.LeaderElectionSettings.Default.GapAfterLeaderLoss} after a leader dies)."));
+                                  (component == "etcd" ? $" (etcd's election predicts {l.EtcdGapPredicted} after a leader dies)." : $" (its lease duration predicts {Failover.LeaderElectionSettings.Default.GapAfterLeaderLoss} after a leader dies)."));
             md.AppendLine();
         }
 

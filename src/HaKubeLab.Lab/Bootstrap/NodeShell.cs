@@ -39,6 +39,7 @@ public sealed class SshNodeShell : INodeShell
         {
             var client = new SshClient(host.Address, host.Port, host.User, key) { };
             client.ConnectionInfo.Timeout = TimeSpan.FromSeconds(5);
+            PreferClassicKeyExchange(client.ConnectionInfo);
             string? mismatch = null;
             client.HostKeyReceived += (_, e) =>
             {
@@ -60,6 +61,17 @@ public sealed class SshNodeShell : INodeShell
             }
         }
         throw new SshConnectException($"cannot SSH to {host.Name} ({host.User}@{host.Address}:{host.Port}) within {deadline.TotalSeconds:0} s: {last?.Message}", last);
+    }
+
+    /// <summary>
+    /// Leaves out the post-quantum hybrid key exchanges (sntrup761, ML-KEM), which SSH.NET runs in managed code:
+    /// sntrup761's key generation cost ~0.4 s of CPU per connection (perf, in a chaos run's restore), against a few
+    /// milliseconds for curve25519-sha256. The connection is to a lab node on the lab's own bridge, for minutes.
+    /// </summary>
+    internal static void PreferClassicKeyExchange(ConnectionInfo connection)
+    {
+        foreach (var name in connection.KeyExchangeAlgorithms.Keys.Where(k => k.StartsWith("sntrup", StringComparison.Ordinal) || k.StartsWith("mlkem", StringComparison.Ordinal)).ToList())
+            connection.KeyExchangeAlgorithms.Remove(name);
     }
 
     public async Task<ExecResult> RunAsync(string command, CancellationToken cancellationToken)

@@ -51,8 +51,8 @@ public static class KubeadmConfigRenderer
             ["advertise_address"] = node.Ip.ToString(),
             ["apiserver_port"] = topology.Kubernetes.ApiServerPort.ToString(),
             ["node_name"] = node.Name,
-            ["etcd_heartbeat_ms"] = FastEtcdHeartbeat.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
-            ["etcd_election_ms"] = FastEtcdElectionTimeout.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
+            ["etcd_heartbeat_ms"] = Failover.EtcdElection.Fast.Heartbeat.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
+            ["etcd_election_ms"] = Failover.EtcdElection.Fast.ElectionTimeout.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
         }, new Dictionary<string, bool>
         {
             ["stacked_etcd"] = topology.Etcd.Topology == EtcdTopology.Stacked,
@@ -61,16 +61,6 @@ public static class KubeadmConfigRenderer
         });
         return RenderRunbookPart(topology, build) + additions;
     }
-
-    /// <summary>
-    /// The fast profile's etcd heartbeat: etcd's default 100 ms. Its election timeout is halved from etcd's 1000 ms,
-    /// so the followers of a dead leader elect a new one after 0.5-1 s (randomised between 1 and 2 timeouts) instead of 1-2 s.
-    /// Writes through the VIP wait for that when the VIP holder was also the etcd leader.
-    /// </summary>
-    public static readonly TimeSpan FastEtcdHeartbeat = TimeSpan.FromMilliseconds(100);
-
-    /// <inheritdoc cref="FastEtcdHeartbeat"/>
-    public static readonly TimeSpan FastEtcdElectionTimeout = TimeSpan.FromMilliseconds(500);
 
     /// <summary>The seed profile uses the runbook's VIP:6443 (bypassing haproxy); the recommended and fast profiles go through haproxy.</summary>
     public static string ControlPlaneEndpoint(LabTopology topology) => topology.Profile switch
