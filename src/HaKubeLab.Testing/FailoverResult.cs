@@ -57,7 +57,10 @@ public sealed record FailoverResult
     /// <summary>The outages from the start of the injector's call on.</summary>
     public required ImmutableArray<Outage> Outages { get; init; }
 
-    /// <summary>Successful attempts / all attempts from the start of the injector's call to the end of measuring.</summary>
+    /// <summary>
+    /// Successful attempts / all attempts from the start of the injector's call to the end of measuring. An attempt starts
+    /// every interval even while earlier ones hang, so this is about the share of time the service answered.
+    /// </summary>
     public required double? Availability { get; init; }
 
     /// <summary>Attempts in the measured window, and how many failed.</summary>

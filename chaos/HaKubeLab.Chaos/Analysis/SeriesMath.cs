@@ -60,7 +60,10 @@ public sealed record FailoverMeasurement(double FaultTime, double? FirstSuccess,
 /// <summary>The arithmetic of the report, on plain sample lists (unit-tested on hand-made series).</summary>
 public static class SeriesMath
 {
-    /// <summary>Successful probes divided by all probes that started in [from, to); null when none did.</summary>
+    /// <summary>
+    /// Successful probes divided by all probes that started in [from, to); null when none did. The probe loop starts one
+    /// attempt per slot even while earlier ones hang, so this is about the share of time the target answered.
+    /// </summary>
     public static double? Availability(IReadOnlyList<ProbeSample> samples, double from = double.NegativeInfinity, double to = double.PositiveInfinity)
     {
         ArgumentNullException.ThrowIfNull(samples);
