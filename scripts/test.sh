@@ -35,6 +35,19 @@ for trx in "$results"/*.trx; do
   p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 done
+# CI keeps only the tail of the output: name each failed test and the start of its message last.
+if [ "$failed" != 0 ]; then
+  echo "failed tests:"
+  for trx in "$results"/*.trx; do
+    [ -f "$trx" ] || continue
+    awk '
+      /<UnitTestResult / && /outcome="Failed"/ { match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11); gsub(/&quot;/, "\"", name); print "  FAILED " name; want = 1; next }
+      want && /<Message>/ { sub(/.*<Message>/, ""); lines = 0; inmsg = 1 }
+      inmsg { done = sub(/<\/Message>.*/, ""); gsub(/&#xD;/, ""); gsub(/&lt;/, "<"); gsub(/&gt;/, ">"); gsub(/&quot;/, "\""); gsub(/&amp;/, "\\&");
+              if (lines++ < 12) print "    " $0; if (done) { inmsg = 0; want = 0 } }
+    ' "$trx"
+  done
+fi
 echo "tests: $passed passed, $failed failed"
 if [ "$status" = 0 ] && [ "$passed" = 0 ]; then echo "no test ran" >&2; exit 1; fi
 exit "$status"
