@@ -624,7 +624,7 @@ public static class ChaosRunner
             var synTimeout = _loops.FirstOrDefault(l => l.Probe.Name == ProbeNames.VipTcp)?.Timeout.TotalSeconds ?? 0.25;
             var analysis = WireRun.Analyse(_wire, topology, faults, tcp, synTimeout);
             foreach (var f in analysis.Result.Faults)
-                Log($"wire: {f.FaultId} on {f.Node}: old master {f.OldMaster ?? "?"} last advert {f.LastAdvertBefore:0.000} s before the fault; new master {f.NewMaster ?? "none"} first advert +{f.NewMasterAfter:0.000} s, first GARP +{f.GarpAfter:0.000} s, first SYN-ACK through the VIP +{f.Seconds:0.0000} s");
+                Log($"wire: {f.FaultId} on {f.Node}: old master {f.OldMaster ?? "?"} last advert {f.LastAdvertBefore:0.000} s before the fault; new master {f.NewMaster ?? "none"} first advert +{f.NewMasterAfter:0.000} s, first GARP +{f.GarpAfter:0.000} s, first SYN-ACK through the VIP +{f.Seconds:0.0000} s{(f.ProbeSeconds is { } own ? $" (to {ProbeNames.VipTcp}'s own SYNs +{own:0.0000} s)" : "")}");
             if (analysis.Result.FalseOutages.Count > 0) Log($"wire: {analysis.Result.FalseOutages.Count} probe failure(s) were answered on the wire in time: not outages");
             return analysis;
         }

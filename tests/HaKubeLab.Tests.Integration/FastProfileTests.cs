@@ -43,6 +43,17 @@ public class FastProfileTests(ITestOutputHelper output)
         Assert.NotEqual(fault.HolderBefore, fault.VipMovedTo);
         Assert.NotNull(vip.Seconds);
         Assert.True(vip.Seconds < 1.5, $"VIP:port failover {F(vip.Seconds)} s, expected under 1.5 s");
+
+        // The same kill on the wire: exactly one node ends up master (two may contend for a moment: equal priorities).
+        var wire = r.Wire!;
+        Assert.True(wire.Available, $"no capture: {wire.Reason}");
+        var w = Assert.Single(wire.Faults);
+        TestLab.Log(output, $"wire: old master {w.OldMaster}, new master(s) {string.Join(", ", w.NewMasters)} (contenders {string.Join(", ", w.Contenders)}), " +
+                            $"first advert +{F(w.NewMasterAfter)} s, first GARP +{F(w.GarpAfter)} s, wire failover {F(w.Seconds)} s (vip_tcp's own SYNs {F(w.ProbeSeconds)} s) beside the runner's {F(vip.Seconds)} s; " +
+                            $"dual-master moments {wire.DualMasters.Count}; runner CPU {r.Cpu.PercentOfOneCore:0.0} % of one core");
+        Assert.Equal(fault.HolderBefore, w.OldMaster);
+        Assert.Equal(fault.VipMovedTo, Assert.Single(w.NewMasters));
+        Assert.True(w.Seconds < 1.5, $"wire failover {F(w.Seconds)} s, expected under 1.5 s");
         Assert.True(r.Restore!.Ok, r.Restore.Detail);
     }
 }

@@ -98,6 +98,25 @@ public class ChaosWireTimelineTests
     }
 
     [Fact]
+    public void The_probes_own_figure_counts_only_its_own_syns_while_another_probes_syn_may_be_answered_one_slot_earlier()
+    {
+        // Two probes' SYNs every 0.3 s to VIP:9443: vip_tcp (ports 40000+) and, 4 ms after each, another probe (ports 50000+).
+        // m03's gratuitous ARP lands at 7.3925 s: vip_tcp's SYN at 7.4 - 0.0045 s left before it (went to the dead node),
+        // the other probe's SYN 4 ms later was answered.
+        var events = Takeover().Where(e => e is not TcpSegment).ToList();
+        events.AddRange(Syns(0.5 - 0.0075, 20, answeredFrom: 7.395, notAnsweredFrom: 4.46));          // vip_tcp: 7.3925 unanswered, 7.6925 answered
+        events.AddRange(Syns(0.5 - 0.0035, 20, answeredFrom: 7.395, notAnsweredFrom: 4.46, firstPort: 50000)); // other: 7.3965 answered
+        var vipTcpPorts = Enumerable.Range(40000, 100).ToHashSet();
+        var r = WireTimeline.Analyse(Capture(events.OrderBy(e => e.T)), Lab, [new WireFaultInput("kill", "m01", 4.459, 21)], 0.25, vipTcpPorts);
+        var f = Assert.Single(r.Faults);
+        Assert.Equal(7.3965 + 0.0003 - 4.459, f.Seconds!.Value, 6);      // the VIP's first answer (the other probe)
+        Assert.Equal(7.6925 + 0.0003 - 4.459, f.ProbeSeconds!.Value, 6); // vip_tcp's own: one slot later
+        Assert.Equal(7.6928, f.ProbeFirstSynAck!.Value, 6);
+        // Without ports the probe's figure is unknown.
+        Assert.Null(Assert.Single(WireTimeline.Analyse(Capture(events.OrderBy(e => e.T)), Lab, [new WireFaultInput("kill", "m01", 4.459, 21)], 0.25).Faults).ProbeSeconds);
+    }
+
+    [Fact]
     public void A_frozen_master_that_comes_back_advertising_beside_the_new_one_is_a_long_dual_master_moment()
     {
         // m01 is paused at 2.5 s, m02 takes over at 6 s, m01 is unpaused at 10 s and advertises until it hears m02 (at 12 s).
@@ -235,7 +254,8 @@ public class ChaosWireTimelineTests
         var result = ChaosReportSample.Result() with { Wire = wire };
         var md = ReportWriter.Markdown(result);
         Assert.Contains("## On the wire", md, StringComparison.Ordinal);
-        Assert.Contains("| node-kill (kill) | m01 | 3.242 s | 3.241 s | 0.7 ms |", md, StringComparison.Ordinal);
+        // No probe ports given: the runner is set beside the VIP's first answer.
+        Assert.Contains("| node-kill (kill) | m01 | 3.242 s | - | 0.7 ms | 3.241 s |", md, StringComparison.Ordinal);
         var svg = TimelineSvg.Render(result);
         Assert.Contains("first SYN-ACK through the VIP after kill", svg, StringComparison.Ordinal);
         Assert.Contains("gratuitous ARP for the VIP from m03", svg, StringComparison.Ordinal);

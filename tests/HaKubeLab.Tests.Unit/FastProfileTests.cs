@@ -77,6 +77,7 @@ public class FastProfileTests
         Assert.Contains("    vrrp_version 3\n", m01);
         Assert.Contains("    advert_int 0.1\n", m01);
         Assert.Contains("    garp_master_delay 1\n", m01); // the winner's second ARPs after 1 s, not 5 s
+        Assert.Contains("    vrrp_garp_interval 0.05\n", m01); // the loser's held ARPs are dropped, the winner's land last
         Assert.Contains("    vrrp_priority -20\n", m01);
         Assert.Contains("    check_unicast_src\n", m01);
         Assert.Contains("        192.168.100.192\n        192.168.100.193\n", m01);

@@ -47,7 +47,9 @@ public sealed record Spread(int N, int Of, double? Min, double? Median, double? 
 /// What the packet capture of the lab bridge saw for one fault (the <c>wire</c> branch adds it to <see cref="RunResult"/>):
 /// the new holder's first gratuitous ARP and the first SYN-ACK through the VIP after the fault, in seconds from the fault.
 /// </summary>
-public sealed record WireFigure(double? GratuitousArpAfter, double? FirstSynAckAfter, int? DualMasterAdverts = null);
+/// <param name="ProbeSynAckAfter">The first SYN-ACK to the failover probe's (vip_tcp's) own SYNs, in seconds from the fault.</param>
+/// <param name="RunnerMinusWireMs">The runner's vip_tcp failover minus <paramref name="ProbeSynAckAfter"/>, in milliseconds.</param>
+public sealed record WireFigure(double? GratuitousArpAfter, double? FirstSynAckAfter, int? DualMasterAdverts = null, double? ProbeSynAckAfter = null, double? RunnerMinusWireMs = null);
 
 /// <summary>
 /// The one seam between the comparison and the wire capture: what a run's result says the wire saw.
@@ -66,7 +68,9 @@ public static class WireFigures
         if (run.Wire is not { Available: true } wire) return null;
         var w = wire.Faults.FirstOrDefault(x => x.FaultId == fault.Id && x.Node == fault.Node);
         var firstSynAckAfter = w?.FirstSynAck is { } t ? Math.Round(t - w.FaultTime, 4) : (double?)null;
-        return w is null ? new WireFigure(null, null, wire.DualMasters.Count) : new WireFigure(w.GarpAfter, firstSynAckAfter, wire.DualMasters.Count);
+        return w is null ? new WireFigure(null, null, wire.DualMasters.Count)
+            : new WireFigure(w.GarpAfter, firstSynAckAfter, wire.DualMasters.Count, w.ProbeSeconds,
+                w.ProbeSeconds is null ? null : Wire.WireReport.DifferenceMs(fault, w, ProbeNames.VipTcp));
     }
 
     /// <summary>Dual-master moments the capture saw over a whole run (steady state); null: no capture.</summary>
@@ -86,6 +90,8 @@ public static class WireFigures
 /// <param name="Outage">Per probe: the first outage after the fault, first failure to next success (0 when the probe never failed).</param>
 /// <param name="WireArp">The wire's first gratuitous ARP after the fault.</param>
 /// <param name="WireSynAck">The wire's first SYN-ACK through the VIP after the fault.</param>
+/// <param name="WireProbeSynAck">The wire's first SYN-ACK to vip_tcp's own SYNs after the fault.</param>
+/// <param name="RunnerMinusWireMs">Per repeat, vip_tcp's failover (runner) minus <paramref name="WireProbeSynAck"/>, in ms.</param>
 /// <param name="EtcdLeaderWasHolder">Repeats in which the etcd leader sat on the node that was hit.</param>
 public sealed record ComparisonCell(
     string Profile,
@@ -101,7 +107,9 @@ public sealed record ComparisonCell(
     Spread? WireSynAck,
     int EtcdLeaderWasHolder,
     int EtcdLeaderKnown,
-    IReadOnlyList<string> RunFolders);
+    IReadOnlyList<string> RunFolders,
+    Spread? WireProbeSynAck = null,
+    IReadOnlyList<double>? RunnerMinusWireMs = null);
 
 /// <summary>A profile's steady state: a fault-free run.</summary>
 /// <param name="DualMasterSamples">Looks of the holder monitor (every 50 ms) that found the VIP on more than one node.</param>
@@ -188,7 +196,9 @@ public static class ProfileComparison
                 anyWire ? Spread.From(wire.Select(w => w?.FirstSynAckAfter)) : null,
                 faults.Count(x => x.r.EtcdLeaderBefore is { } l && x.f is not null && l == x.f.Node),
                 faults.Count(x => x.r.EtcdLeaderBefore is not null),
-                [.. mine.Select(r => r.Result.RunFolder)]));
+                [.. mine.Select(r => r.Result.RunFolder)],
+                anyWire ? Spread.From(wire.Select(w => w?.ProbeSynAckAfter)) : null,
+                anyWire ? [.. wire.Where(w => w?.RunnerMinusWireMs is not null).Select(w => w!.RunnerMinusWireMs!.Value)] : null));
         }
         var steadyStates = steady.Select(s =>
         {
@@ -202,6 +212,14 @@ public static class ProfileComparison
         return new ProfileComparisonResult(startedAt ?? runs.Concat(steady).Select(r => r.Result.StartedAt).DefaultIfEmpty(DateTimeOffset.UtcNow).Min(),
             profiles, scenarios, cells, steadyStates, settings ?? new Dictionary<string, string>(),
             [.. Notes(cells), .. interrupted.Select(r => $"Left out: {r.Profile} {r.Scenario} #{r.Repeat} was interrupted ({Path.GetFileName(r.Result.RunFolder)}).")]);
+    }
+
+    /// <summary>"within 1.3 ms on 10 of 10 (largest +1.3 ms)": how close the runner's vip_tcp figure came to the wire's, repeat by repeat.</summary>
+    internal static string RunnerVsWire(IReadOnlyList<double>? differencesMs)
+    {
+        if (differencesMs is not { Count: > 0 } d) return "—";
+        var largest = d.OrderByDescending(Math.Abs).First();
+        return string.Create(CultureInfo.InvariantCulture, $"{largest:+0.0;-0.0;0.0} ms ({d.Count(x => Math.Abs(x) <= 5)} of {d.Count} within 5 ms)");
     }
 
     private static List<string> Notes(List<ComparisonCell> cells)
@@ -257,7 +275,12 @@ public static class ProfileComparison
                 md.AppendLine($"| {ProbeWords(p)}: outage | {string.Join(" | ", row.Select(x => x.Outage[p].Text))} |");
             }
             md.AppendLine($"| wire: first gratuitous ARP | {string.Join(" | ", row.Select(x => x.WireArp?.Text ?? WireFigures.NoCapture))} |");
-            md.AppendLine($"| wire: first SYN-ACK through the VIP | {string.Join(" | ", row.Select(x => x.WireSynAck?.Text ?? WireFigures.NoCapture))} |");
+            md.AppendLine($"| wire: first SYN-ACK through the VIP (any probe) | {string.Join(" | ", row.Select(x => x.WireSynAck?.Text ?? WireFigures.NoCapture))} |");
+            if (row.Any(x => x.WireProbeSynAck is { N: > 0 }))
+            {
+                md.AppendLine($"| wire: first SYN-ACK to TCP to VIP:port's own SYNs | {string.Join(" | ", row.Select(x => x.WireProbeSynAck?.Text ?? WireFigures.NoCapture))} |");
+                md.AppendLine($"| runner - wire, TCP to VIP:port (largest difference) | {string.Join(" | ", row.Select(x => RunnerVsWire(x.RunnerMinusWireMs)))} |");
+            }
             if (row.Any(x => x.EtcdLeaderKnown > 0))
                 md.AppendLine($"| etcd leader on the node hit | {string.Join(" | ", row.Select(x => x.EtcdLeaderKnown == 0 ? "—" : $"{x.EtcdLeaderWasHolder} of {x.EtcdLeaderKnown}"))} |");
         }

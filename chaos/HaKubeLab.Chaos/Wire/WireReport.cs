@@ -11,9 +11,12 @@ public static class WireReport
     private static string F(double v, string format = "0.000") => v.ToString(format, CultureInfo.InvariantCulture);
     private static string F(double? v, string format = "0.000", string none = "-") => v is { } x ? F(x, format) : none;
 
-    /// <summary>The runner's failover figure beside the wire's for each fault, in ms (runner - wire); null when either is missing.</summary>
+    /// <summary>
+    /// The runner's failover figure beside the wire's for each fault, in ms (runner - wire); null when either is missing. Like for
+    /// like: the wire figure over the probe's own SYNs where the capture could match them, else over every SYN to the VIP.
+    /// </summary>
     public static double? DifferenceMs(FaultResult fault, WireFailover wire, string probe) =>
-        fault.Failover.TryGetValue(probe, out var f) && f.Seconds is { } r && wire.Seconds is { } w ? Math.Round((r - w) * 1000, 3) : null;
+        fault.Failover.TryGetValue(probe, out var f) && f.Seconds is { } r && (wire.ProbeSeconds ?? wire.Seconds) is { } w ? Math.Round((r - w) * 1000, 3) : null;
 
     /// <summary>The summary's "On the wire" section.</summary>
     public static string Markdown(RunResult r, string failoverProbe = "vip_tcp")
@@ -35,22 +38,23 @@ public static class WireReport
                       $"Clock: {w.ClockNote}.").AppendLine();
         if (r.Faults.Count > 0)
         {
-            md.AppendLine($"| fault | node | runner failover ({failoverProbe}) | wire failover (first SYN-ACK through the VIP) | runner - wire | old master's last advert | new master's first advert | first gratuitous ARP | new masters (contenders) | unanswered SYNs |");
-            md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+            md.AppendLine($"| fault | node | runner failover ({failoverProbe}) | wire: {failoverProbe}'s own SYNs | runner - wire | wire: first SYN-ACK through the VIP (any probe) | old master's last advert | new master's first advert | first gratuitous ARP | new masters (contenders) | unanswered SYNs |");
+            md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
             foreach (var f in r.Faults)
             {
                 var x = w.Faults.FirstOrDefault(x => x.FaultId == f.Id && Math.Abs(x.FaultTime - f.FaultTime) < 1e-6);
                 if (x is null) continue;
                 var runner = f.Failover.TryGetValue(failoverProbe, out var fo) && fo.Seconds is { } s ? $"{F(s)} s" : "-";
-                md.AppendLine($"| {f.Kind} ({f.Id}) | {f.Node} | {runner} | {(x.Seconds is { } ws ? $"{F(ws)} s" : "none")} | {F(DifferenceMs(f, x, failoverProbe), "0.0")} ms | " +
+                md.AppendLine($"| {f.Kind} ({f.Id}) | {f.Node} | {runner} | {(x.ProbeSeconds is { } ps ? $"{F(ps)} s" : "-")} | {F(DifferenceMs(f, x, failoverProbe), "0.0")} ms | {(x.Seconds is { } ws ? $"{F(ws)} s" : "none")} | " +
                               $"{(x.OldMaster is null ? "-" : $"{x.OldMaster} at {F(x.OldMasterLastAdvert)} s ({F(-x.LastAdvertBefore, "+0.000;-0.000")} s)")} | " +
                               $"{(x.NewMaster is null ? "-" : $"{x.NewMaster} at {F(x.NewMasterFirstAdvert)} s (+{F(x.NewMasterAfter)} s)")} | " +
                               $"{(x.FirstGarp is null ? "-" : $"{x.FirstGarpNode} at {F(x.FirstGarp)} s (+{F(x.GarpAfter)} s)")} | {(x.NewMasters.Count == 0 ? "none" : string.Join(", ", x.NewMasters))}{(x.Contenders.Count > x.NewMasters.Count ? $" ({string.Join(", ", x.Contenders)})" : "")} | {x.UnansweredSyns} |");
             }
             md.AppendLine();
             md.AppendLine("Wire failover = fault time (the engine's event) to the VIP's SYN-ACK answering the first SYN that was answered after the fault interrupted the VIP " +
-                          "(a SYN not answered within the probe's timeout); the runner's figure is the start of the first successful probe attempt after its first failure. " +
-                          "Times in parentheses are from the fault time.").AppendLine();
+                          $"(a SYN not answered within the probe's timeout), once over {failoverProbe}'s own SYNs (matched by client port: the runner's figure checked like for like) " +
+                          "and once over every SYN to the VIP (any probe: the VIP's first answer, which can be one probe interval earlier when another probe's SYN left just after the new master's gratuitous ARP). " +
+                          "The runner's figure is the start of the first successful probe attempt after its first failure. Times in parentheses are from the fault time.").AppendLine();
         }
         md.AppendLine("VRRP sources (each node's adverts):").AppendLine();
         md.AppendLine("| node | address | VRID | adverts | priorities | declared interval | measured interval | first | last |");

@@ -27,12 +27,15 @@ public static class WireRun
     }
 
     /// <summary>Analyses the capture and cross-checks each TCP probe; <paramref name="synTimeout"/> is the failover probe's timeout (a SYN unanswered that long interrupts the VIP).</summary>
-    public static WireAnalysis Analyse(WireCaptureData capture, LabTopology topology, IReadOnlyList<WireFaultInput> faults, IReadOnlyList<WireProbeInput> tcpProbes, double synTimeout)
+    /// <param name="failoverProbe">The probe whose failover figure the wire's is set beside (its own SYNs give <see cref="WireFailover.ProbeSeconds"/>).</param>
+    public static WireAnalysis Analyse(WireCaptureData capture, LabTopology topology, IReadOnlyList<WireFaultInput> faults, IReadOnlyList<WireProbeInput> tcpProbes, double synTimeout,
+        string failoverProbe = Scenarios.ProbeNames.VipTcp)
     {
         ArgumentNullException.ThrowIfNull(capture);
         ArgumentNullException.ThrowIfNull(tcpProbes);
         var lab = Lab(topology);
-        var result = WireTimeline.Analyse(capture, lab, faults, synTimeout);
+        var ports = tcpProbes.FirstOrDefault(p => p.Probe == failoverProbe)?.Samples.Where(s => s.LocalPort is not null).Select(s => s.LocalPort!.Value).ToHashSet();
+        var result = WireTimeline.Analyse(capture, lab, faults, synTimeout, ports);
         if (!result.Available) return new WireAnalysis(result, new Dictionary<string, IReadOnlyList<ProbeSample>>());
         var handshakes = WireTimeline.Handshakes(capture.Events.OfType<TcpSegment>(), lab.Vip);
         var corrected = new Dictionary<string, IReadOnlyList<ProbeSample>>();

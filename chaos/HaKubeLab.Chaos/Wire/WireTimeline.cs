@@ -81,6 +81,17 @@ public sealed record WireFailover(
     /// <summary>Every node that began advertising after the fault, also those that sent a single advert and yielded (a collision at the takeover).</summary>
     public IReadOnlyList<string> Contenders { get; init; } = [];
 
+    /// <summary>
+    /// The same figure over the failover probe's own SYNs only (matched by its client ports): the like-for-like check of the
+    /// runner's figure. It can be one probe interval later than <see cref="Seconds"/>: another probe's SYN, sent a few
+    /// milliseconds after the new master's gratuitous ARP, may be answered while the failover probe's SYN of the same slot
+    /// left just before it and went to the dead node. Null when the probe's ports are unknown.
+    /// </summary>
+    public double? ProbeSeconds { get; init; }
+
+    /// <summary>The SYN-ACK behind <see cref="ProbeSeconds"/> (run time).</summary>
+    public double? ProbeFirstSynAck { get; init; }
+
     public double? NewMasterAfter => NewMasterFirstAdvert is { } t ? Math.Round(t - FaultTime, 4) : null;
     public double? GarpAfter => FirstGarp is { } t ? Math.Round(t - FaultTime, 4) : null;
     public double? LastAdvertBefore => OldMasterLastAdvert is { } t ? Math.Round(FaultTime - t, 4) : null;
@@ -126,7 +137,8 @@ public sealed record WireResult(
 public static class WireTimeline
 {
     /// <summary>Analyses a capture. <paramref name="synTimeout"/> is the TCP probe's timeout: a SYN not answered within it counts as unanswered.</summary>
-    public static WireResult Analyse(WireCaptureData capture, WireLab lab, IReadOnlyList<WireFaultInput> faults, double synTimeout)
+    /// <param name="probePorts">The failover probe's client ports (one per attempt), for <see cref="WireFailover.ProbeSeconds"/>; null: unknown.</param>
+    public static WireResult Analyse(WireCaptureData capture, WireLab lab, IReadOnlyList<WireFaultInput> faults, double synTimeout, IReadOnlySet<int>? probePorts = null)
     {
         ArgumentNullException.ThrowIfNull(capture);
         ArgumentNullException.ThrowIfNull(lab);
@@ -143,7 +155,7 @@ public static class WireTimeline
         var onPort = handshakes.Where(h => h.ServerPort == lab.Port).ToList();
         return new WireResult(true, null, capture.Interface, capture.Filter, capture.ClockNote, capture.Received == 0 ? events.Count : capture.Received, capture.Dropped,
             Sources(adverts, lab), spells, garps, DualMasters(spells, lab.Vrid),
-            [.. faults.Select(f => Failover(f, live, spells, garps, onPort, lab, synTimeout))],
+            [.. faults.Select(f => Failover(f, live, spells, garps, onPort, lab, synTimeout, probePorts))],
             handshakes.Count, handshakes.Count(h => h.SynAckT is null || h.SynAckT - h.SynT > synTimeout));
     }
 
@@ -257,7 +269,7 @@ public static class WireTimeline
     /// When no SYN went unanswered the fault did not interrupt the VIP, and the figure is the first answer after the fault.
     /// </summary>
     public static WireFailover Failover(WireFaultInput fault, IReadOnlyList<VrrpAdvert> live, IReadOnlyList<WireAdvertSpell> spells, IReadOnlyList<WireGarp> garps,
-        IReadOnlyList<WireHandshake> handshakes, WireLab lab, double synTimeout)
+        IReadOnlyList<WireHandshake> handshakes, WireLab lab, double synTimeout, IReadOnlySet<int>? probePorts = null)
     {
         ArgumentNullException.ThrowIfNull(fault);
         ArgumentNullException.ThrowIfNull(live);
@@ -278,15 +290,26 @@ public static class WireTimeline
         var garp = garps.FirstOrDefault(g => g.T >= fault.FaultTime && g.T < fault.Until);
 
         var after = handshakes.Where(h => h.SynT >= fault.FaultTime && h.SynT < fault.Until).OrderBy(h => h.SynT).ToList();
-        bool Answered(WireHandshake h) => h.SynAckT is { } a && a - h.SynT <= synTimeout;
-        var firstUnanswered = after.FindIndex(h => !Answered(h));
-        var answer = firstUnanswered < 0 ? after.FirstOrDefault(Answered) : after.Skip(firstUnanswered).FirstOrDefault(Answered);
-        var unanswered = after.Count(h => !Answered(h) && (answer is null || h.SynT < answer.SynT));
+        var (answer, firstUnanswered, unanswered) = FirstAnswer(after, synTimeout);
+        var own = probePorts is null ? null : FirstAnswer([.. after.Where(h => probePorts.Contains(h.ClientPort))], synTimeout).Answer;
         return new WireFailover(fault.Id, fault.Node, fault.FaultTime, oldSource is null ? null : lab.NodeOf(oldSource), oldLast,
             newMasters, lasting?.Node, lasting is null ? null : fresh.Where(s => s.Node == lasting.Node).Min(s => s.From),
             garp?.T, garp?.Node, answer?.SynT, answer?.SynAckT,
             answer?.SynAckT is { } sa ? Math.Round(sa - fault.FaultTime, 6) : null, firstUnanswered >= 0, unanswered)
-        { Contenders = [.. fresh.Select(s => s.Node).Distinct()] };
+        {
+            Contenders = [.. fresh.Select(s => s.Node).Distinct()],
+            ProbeFirstSynAck = own?.SynAckT,
+            ProbeSeconds = own?.SynAckT is { } oa ? Math.Round(oa - fault.FaultTime, 6) : null,
+        };
+    }
+
+    /// <summary>Among handshakes in SYN order: the first answered after the first unanswered one (or the first answered when none went unanswered).</summary>
+    private static (WireHandshake? Answer, int FirstUnanswered, int Unanswered) FirstAnswer(List<WireHandshake> after, double synTimeout)
+    {
+        bool Answered(WireHandshake h) => h.SynAckT is { } a && a - h.SynT <= synTimeout;
+        var firstUnanswered = after.FindIndex(h => !Answered(h));
+        var answer = firstUnanswered < 0 ? after.FirstOrDefault(Answered) : after.Skip(firstUnanswered).FirstOrDefault(Answered);
+        return (answer, firstUnanswered, after.Count(h => !Answered(h) && (answer is null || h.SynT < answer.SynT)));
     }
 
     /// <summary>
