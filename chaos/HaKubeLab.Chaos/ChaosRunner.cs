@@ -378,7 +378,7 @@ public static class ChaosRunner
             var engine = await _engine.WaitForAsync(step.Kind, node, clock.WallAt(active.InjectStarted).AddMilliseconds(-50), TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
             active.FaultTime = engine is not null ? Math.Round(clock.At(engine.Time), 6) : callReturned;
             active.FaultTimeSource = engine is not null
-                ? $"Docker engine event '{engine.Action}' of {engine.Container} ({engine.Time:HH:mm:ss.fffffff})"
+                ? $"Docker engine event '{engine.Action}' of {engine.Container} ({engine.Time:HH:mm:ss.fffffff}; {EngineEventLog.Meaning(engine.Action)})"
                 : EngineEventLog.Marker(step.Kind) is null ? "the injector's call returned (Docker sees no event for this fault)" : "the injector's call returned (no engine event within 2 s)";
             span?.AddEvent(new ActivityEvent("fault time", clock.WallAt(active.FaultTime.Value)));
             span?.SetTag("hakubelab.fault.time_source", active.FaultTimeSource);

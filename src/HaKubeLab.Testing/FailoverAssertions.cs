@@ -79,11 +79,15 @@ public static class FailoverAssertions
                 {
                     // The probe cannot see every fault (a frozen node's kernel still completes handshakes): use the holder's change.
                     var hres = result.HolderResolution.TotalSeconds;
+                    // The model's window ends when the backup's master-down timer runs out; keepalived then still has to run
+                    // its timer thread and add the address (measured up to 0.09 s past the window on a loaded host): allow
+                    // 0.3 s, or the holder monitor's resolution when coarser. Still a third of the window's own width.
+                    var slack = Math.Max(hres, 0.3);
                     var call = result.FaultTime - result.InjectStarted;
                     if (result.HolderChangedAfter is not { } c)
                         problems.Add($"predicted a failover after {w.Text}, but {result.Probe} saw no outage and the VIP holder did not change");
-                    else if (c + call < w.Min - hres || c > w.Max + hres)
-                        problems.Add($"{result.Probe} saw no outage; the VIP reached a new holder {c:0.00} s after the fault, predicted {w.Text} (holder resolution {hres * 1000:0} ms)");
+                    else if (c + call < w.Min - slack || c > w.Max + slack)
+                        problems.Add($"{result.Probe} saw no outage; the VIP reached a new holder {c:0.00} s after the fault, predicted {w.Text} (allowed {slack * 1000:0} ms either side; holder resolution {hres * 1000:0} ms)");
                 }
             }
             else if (w.Max <= 0)

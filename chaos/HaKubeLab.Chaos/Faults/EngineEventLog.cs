@@ -32,15 +32,33 @@ public sealed class EngineEventLog : IAsyncDisposable
         get { lock (_events) return [.. _events]; }
     }
 
-    /// <summary>The container event that marks <paramref name="kind"/> taking effect; null for faults Docker does not see (processes inside a node, network rules).</summary>
+    /// <summary>
+    /// The container event that marks <paramref name="kind"/> taking effect; null for faults Docker does not see (processes
+    /// inside a node, network rules). A kill or crash takes effect when the process is gone (<c>die</c>). A graceful stop takes
+    /// effect when it is asked (<c>kill</c>: the stop signal <c>docker stop</c> sends): keepalived then gives the VIP up at
+    /// once with a priority-0 advert, 0.5-1 s before the container is gone, which counted from <c>die</c> read as a VIP moving
+    /// before its fault.
+    /// </summary>
     public static (LabRole Role, string Action)? Marker(FaultKind kind) => kind switch
     {
-        FaultKind.NodeKill or FaultKind.NodeStop or FaultKind.NodeRestart => (LabRole.Node, "die"),
+        FaultKind.NodeKill => (LabRole.Node, "die"),
+        FaultKind.NodeStop or FaultKind.NodeRestart => (LabRole.Node, "kill"),
         FaultKind.NodePause => (LabRole.Node, "pause"),
-        FaultKind.HaproxyKill or FaultKind.HaproxyStop or FaultKind.HaproxyCrash => (LabRole.Haproxy, "die"),
-        FaultKind.KeepalivedKill or FaultKind.KeepalivedStop or FaultKind.KeepalivedCrash => (LabRole.Keepalived, "die"),
+        FaultKind.HaproxyKill or FaultKind.HaproxyCrash => (LabRole.Haproxy, "die"),
+        FaultKind.HaproxyStop => (LabRole.Haproxy, "kill"),
+        FaultKind.KeepalivedKill or FaultKind.KeepalivedCrash => (LabRole.Keepalived, "die"),
+        FaultKind.KeepalivedStop => (LabRole.Keepalived, "kill"),
         FaultKind.EtcdNodeKill => (LabRole.Etcd, "die"),
         _ => null,
+    };
+
+    /// <summary>What the marker event means, for the report's fault-time source.</summary>
+    public static string Meaning(string action) => action switch
+    {
+        "kill" => "the stop signal of a graceful stop",
+        "die" => "the container's process exited",
+        "pause" => "the container's processes frozen",
+        _ => action,
     };
 
     /// <summary>The first marker event of <paramref name="kind"/> on <paramref name="node"/> at or after <paramref name="from"/>, waiting up to <paramref name="wait"/> for it.</summary>
