@@ -30,3 +30,20 @@ public class ChaosFaultTimeTests
         Assert.Null(EngineEventLog.Marker(FaultKind.ApiServerKill));
     }
 }
+
+/// <summary>The write probe's ConfigMap, written out by hand (no serializer): it must still be the JSON the API expects.</summary>
+public class ChaosApiWriteBodyTests
+{
+    [Fact]
+    public void The_write_probes_body_is_a_configmap_with_the_attempts_time()
+    {
+        var at = new DateTimeOffset(2026, 11, 30, 22, 40, 1, 123, TimeSpan.Zero).AddTicks(4567);
+        using var json = System.Text.Json.JsonDocument.Parse(HaKubeLab.Chaos.Probes.ApiWriteProbe.Body(at));
+        var root = json.RootElement;
+        Assert.Equal("v1", root.GetProperty("apiVersion").GetString());
+        Assert.Equal("ConfigMap", root.GetProperty("kind").GetString());
+        Assert.Equal(HaKubeLab.Chaos.Probes.ApiWriteProbe.ConfigMapName, root.GetProperty("metadata").GetProperty("name").GetString());
+        Assert.Equal("default", root.GetProperty("metadata").GetProperty("namespace").GetString());
+        Assert.Equal(at, DateTimeOffset.Parse(root.GetProperty("data").GetProperty("written").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+    }
+}

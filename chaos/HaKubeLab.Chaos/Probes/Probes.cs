@@ -146,17 +146,19 @@ public sealed class ApiWriteProbe : IProbe
         return null;
     }
 
+    /// <summary>
+    /// The ConfigMap the attempt writes, with the attempt's time. Written out, not serialized: reflection-based JSON
+    /// serialization was 1.5 % of the runner's CPU with the write every 50 ms. The round-trip ("O") time format has no
+    /// character JSON would escape.
+    /// </summary>
+    public static string Body(DateTimeOffset written) =>
+        $$$"""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{{{ConfigMapName}}}","namespace":"default"},"data":{"written":"{{{written.ToString("O", System.Globalization.CultureInfo.InvariantCulture)}}}"}}""";
+
     public async Task<string?> AttemptAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
-        var body = System.Text.Json.JsonSerializer.Serialize(new
-        {
-            apiVersion = "v1",
-            kind = "ConfigMap",
-            metadata = new { name = ConfigMapName, @namespace = "default" },
-            data = new { written = DateTimeOffset.UtcNow.ToString("O") },
-        });
+        var body = Body(DateTimeOffset.UtcNow);
         var client = _http.Rent();
         try
         {
