@@ -51,17 +51,11 @@ public sealed record ControlPlaneHealth(IReadOnlyList<ControlPlaneNodeHealth> No
                     "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt", "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key",
                     "--dial-timeout=2s", "--command-timeout=3s", "endpoint", "status", "--cluster", "-w", "json",
                 ], ct).ConfigureAwait(false);
-                if (!r.Succeeded) continue;
-                using var doc = JsonDocument.Parse(r.Stdout);
-                foreach (var e in doc.RootElement.EnumerateArray())
-                {
-                    var ip = new Uri(e.GetProperty("Endpoint").GetString()!).Host;
-                    var node = nodes.FirstOrDefault(x => x.Ip == ip).Name;
-                    if (node is null) continue;
-                    var status = e.GetProperty("Status");
-                    members[node] = "healthy";
-                    if (status.GetProperty("header").GetProperty("member_id").GetUInt64() == status.GetProperty("leader").GetUInt64()) leader = node;
-                }
+                // etcdctl prints the members that answered and exits non-zero when any did not: read what it printed.
+                var status = LeaderSource.ParseEndpointStatus(r.Stdout, nodes.ToDictionary(x => x.Ip, x => x.Name));
+                if (status.Members.Count == 0) continue;
+                foreach (var m in status.Members) members[m] = "healthy";
+                leader = status.Leader;
                 break; // one member's view of the cluster is enough
             }
             catch (Exception e) when (e is DockerApiException or JsonException or KeyNotFoundException or InvalidOperationException) { }

@@ -54,12 +54,7 @@ public sealed record EtcdHealth(IReadOnlyList<EtcdMemberHealth> Members)
                 foreach (var e in JsonArray(h.Stdout))
                     if (e.TryGetProperty("endpoint", out var ep) && e.TryGetProperty("health", out var ok))
                         health[new Uri(ep.GetString()!).Host] = ok.ValueKind == JsonValueKind.True;
-                foreach (var e in JsonArray(s.Stdout))
-                {
-                    var status = e.GetProperty("Status");
-                    if (status.GetProperty("header").GetProperty("member_id").GetUInt64() == status.GetProperty("leader").GetUInt64())
-                        leaders.Add(new Uri(e.GetProperty("Endpoint").GetString()!).Host);
-                }
+                if (LeaderSource.ParseEndpointStatus(s.Stdout, topology).Leader is { } leader) leaders.Add(leader);
                 break; // one member's view is enough
             }
             catch (Exception e) when (e is DockerApiException or JsonException or KeyNotFoundException or InvalidOperationException or UriFormatException) { }
@@ -68,7 +63,7 @@ public sealed record EtcdHealth(IReadOnlyList<EtcdMemberHealth> Members)
         {
             var ip = m.Ip.ToString();
             var state = !running[i] ? "down" : health.TryGetValue(ip, out var ok) ? (ok ? "healthy" : "unhealthy") : "unreachable";
-            return new EtcdMemberHealth(m.Name, ip, state, leaders.Contains(ip));
+            return new EtcdMemberHealth(m.Name, ip, state, leaders.Contains(m.Name));
         })]);
     }
 

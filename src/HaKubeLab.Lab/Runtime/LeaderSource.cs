@@ -194,9 +194,19 @@ public sealed partial class LeaderSource : IDisposable
     public static EtcdStatus ParseEndpointStatus(string json, LabTopology topology)
     {
         ArgumentNullException.ThrowIfNull(topology);
-        var byIp = (topology.Etcd.Topology == EtcdTopology.External && !topology.Etcd.Nodes.IsEmpty
+        return ParseEndpointStatus(json, (topology.Etcd.Topology == EtcdTopology.External && !topology.Etcd.Nodes.IsEmpty
             ? topology.Etcd.Nodes.Select(n => (n.Name, Ip: n.Ip.ToString()))
-            : topology.Nodes.Select(n => (n.Name, Ip: n.Ip.ToString()))).ToDictionary(x => x.Ip, x => x.Name);
+            : topology.Nodes.Select(n => (n.Name, Ip: n.Ip.ToString()))).ToDictionary(x => x.Ip, x => x.Name));
+    }
+
+    /// <summary>
+    /// The lab's one reading of etcdctl's status JSON (the leader, the members that answered, the term), used by the leader
+    /// timeline, the control-plane health and the external members' health alike. <paramref name="byIp"/> maps a member's
+    /// address to its name.
+    /// </summary>
+    public static EtcdStatus ParseEndpointStatus(string json, IReadOnlyDictionary<string, string> byIp)
+    {
+        ArgumentNullException.ThrowIfNull(byIp);
         var members = new List<string>();
         var ids = new Dictionary<string, ulong>();
         var leaders = new Dictionary<ulong, int>();
