@@ -1,6 +1,7 @@
 using HaKubeLab.Chaos.Analysis;
 using HaKubeLab.Chaos.Probes;
 using HaKubeLab.Chaos.Reports;
+using HaKubeLab.Chaos.Wire;
 using HaKubeLab.Topology;
 
 namespace HaKubeLab.Tests.Unit;
@@ -78,6 +79,32 @@ public class ProfileComparisonTests
         var words = ProfileComparison.Sentences(c);
         Assert.Contains(words, w => w.StartsWith("Killing the VIP holder's node (3 times per profile)", StringComparison.Ordinal) && w.Contains("with **fast** the VIP moved after 0.35 s typically (0.31 to 0.40 s)"));
         Assert.Contains(words, w => w.Contains("**fast** never moved the VIP"));
+    }
+
+    [Fact]
+    public void With_a_capture_the_report_sets_the_runner_beside_the_wire_for_the_probes_own_syns()
+    {
+        // The runner's vip_tcp figure is vipMoved + 0.1 s from the fault (2.0 s); the wire's first SYN-ACK to vip_tcp's own SYNs
+        // came 1.2 ms (first run) and 6.5 ms (second run) earlier, the first SYN-ACK to any SYN 50 ms before that.
+        static RunResult WithWire(RunResult r, double ownSynAckAfter)
+        {
+            var wire = new WireFailover("kill", "m01", 2.0, "m01", 1.9, ["m02"], "m02", 2.3, 2.3, "m02", 2.3, 2.0 + ownSynAckAfter - 0.05, ownSynAckAfter - 0.05, true, 3)
+            { ProbeFirstSynAck = 2.0 + ownSynAckAfter };
+            return r with { Wire = WireResult.Missing("-") with { Available = true, Reason = null, Faults = [wire] } };
+        }
+        List<ComparisonRun> runs =
+        [
+            new("fast", "compare-node-kill", 1, WithWire(Run("fast", 0.30, 0.5, 0.6, "/r/f1"), 0.4 - 0.0012)),
+            new("fast", "compare-node-kill", 2, WithWire(Run("fast", 0.32, 0.5, 0.6, "/r/f2"), 0.42 - 0.0065)),
+        ];
+        var cell = Assert.Single(ProfileComparison.Build(runs, []).Cells);
+        Assert.Equal([1.2, 6.5], cell.RunnerMinusWireMs!.Select(d => Math.Round(d, 1)));
+        Assert.Equal(0.3988, cell.WireProbeSynAck!.Min!.Value, 4);
+        Assert.Equal(0.3488, cell.WireSynAck!.Min!.Value, 4); // any probe's SYN: earlier
+        var md = ProfileComparison.Markdown(ProfileComparison.Build(runs, []));
+        Assert.Contains("| wire: first SYN-ACK to TCP to VIP:port's own SYNs | 0.40 / 0.41 / 0.41 s (2) |", md);
+        Assert.Contains("| runner - wire, TCP to VIP:port (largest difference) | +6.5 ms (1 of 2 within 5 ms) |", md);
+        Assert.Equal("—", ProfileComparison.RunnerVsWire([]));
     }
 
     [Fact]

@@ -87,7 +87,7 @@ public sealed record WireFailover(
     /// milliseconds after the new master's gratuitous ARP, may be answered while the failover probe's SYN of the same slot
     /// left just before it and went to the dead node. Null when the probe's ports are unknown.
     /// </summary>
-    public double? ProbeSeconds { get; init; }
+    public double? ProbeSeconds => ProbeFirstSynAck is { } t ? Math.Round(t - FaultTime, 6) : null;
 
     /// <summary>The SYN-ACK behind <see cref="ProbeSeconds"/> (run time).</summary>
     public double? ProbeFirstSynAck { get; init; }
@@ -299,7 +299,6 @@ public static class WireTimeline
         {
             Contenders = [.. fresh.Select(s => s.Node).Distinct()],
             ProbeFirstSynAck = own?.SynAckT,
-            ProbeSeconds = own?.SynAckT is { } oa ? Math.Round(oa - fault.FaultTime, 6) : null,
         };
     }
 

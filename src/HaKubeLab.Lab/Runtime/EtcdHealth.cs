@@ -39,7 +39,7 @@ public sealed record EtcdHealth(IReadOnlyList<EtcdMemberHealth> Members)
         })).ConfigureAwait(false);
 
         var health = new Dictionary<string, bool>();
-        var leaders = new HashSet<string>();
+        string? leader = null;
         var endpoints = "--endpoints=" + string.Join(",", ExternalEtcd.Endpoints(topology));
         for (var i = 0; i < members.Length; i++)
         {
@@ -54,7 +54,7 @@ public sealed record EtcdHealth(IReadOnlyList<EtcdMemberHealth> Members)
                 foreach (var e in JsonArray(h.Stdout))
                     if (e.TryGetProperty("endpoint", out var ep) && e.TryGetProperty("health", out var ok))
                         health[new Uri(ep.GetString()!).Host] = ok.ValueKind == JsonValueKind.True;
-                if (LeaderSource.ParseEndpointStatus(s.Stdout, topology).Leader is { } leader) leaders.Add(leader);
+                leader = LeaderSource.ParseEndpointStatus(s.Stdout, topology).Leader;
                 break; // one member's view is enough
             }
             catch (Exception e) when (e is DockerApiException or JsonException or KeyNotFoundException or InvalidOperationException or UriFormatException) { }
@@ -63,7 +63,7 @@ public sealed record EtcdHealth(IReadOnlyList<EtcdMemberHealth> Members)
         {
             var ip = m.Ip.ToString();
             var state = !running[i] ? "down" : health.TryGetValue(ip, out var ok) ? (ok ? "healthy" : "unhealthy") : "unreachable";
-            return new EtcdMemberHealth(m.Name, ip, state, leaders.Contains(m.Name));
+            return new EtcdMemberHealth(m.Name, ip, state, m.Name == leader);
         })]);
     }
 
