@@ -203,9 +203,8 @@ public static class ChaosRunner
                 await _monitor.StartAsync(ct).ConfigureAwait(false);
                 if (kubernetes) (_leaders = new LeaderMonitor(context.Restorer.Lab.Leaders, clock)).Start();
                 BuildProbes();
-                // One grid for every probe: loops with the same interval wake on the same tick.
-                var gridOrigin = clock.Now;
-                foreach (var loop in _loops) loopTasks.Add(Task.Run(() => loop.RunAsync(probeStop.Token, gridOrigin), CancellationToken.None));
+                // Every probe on one thread and one grid: loops with the same interval start on the same tick.
+                loopTasks.Add(ProbeReactor.RunAsync(_loops, probeStop.Token, clock.Now));
                 loopTasks.Add(Task.Run(async () =>
                 {
                     // A second reading after start-up (JIT, first connections), for the steady-state figure.

@@ -18,17 +18,21 @@ public class ChaosProbeLoopTests
         public string Name => "fake";
         public string Target => "127.0.0.1:1";
 
-        public async Task<string?> AttemptAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        public IProbeAttempt Start(Action wake)
         {
             var now = Interlocked.Increment(ref _inFlight);
             lock (this) MaxSeenInFlight = Math.Max(MaxSeenInFlight, now);
-            try
-            {
-                if (clock.Now >= RecoversAt) return null;
-                await Task.Delay(timeout, cancellationToken);
-                return "timeout";
-            }
-            finally { Interlocked.Decrement(ref _inFlight); }
+            return new Attempt(this, answers: clock.Now >= RecoversAt);
+        }
+
+        /// <summary>No socket: the reactor asks on every turn; a hung one never answers and meets its deadline.</summary>
+        private sealed class Attempt(RecoveringService service, bool answers) : IProbeAttempt
+        {
+            public System.Net.Sockets.Socket? Socket => null;
+            public bool AwaitsWrite => false;
+            public int? LocalPort => null;
+            public ProbeOutcome? Advance() => answers ? ProbeOutcome.Success : null;
+            public void Dispose() => Interlocked.Decrement(ref service._inFlight);
         }
 
         public void Dispose() { }

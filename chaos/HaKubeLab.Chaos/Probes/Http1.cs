@@ -1,0 +1,256 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
+
+namespace HaKubeLab.Chaos.Probes;
+
+/// <summary>
+/// The little HTTP/1.1 the API probes speak (RFC 9112): a request written out, an answer read with Content-Length, chunked, or
+/// until the server closes. Nothing else: no redirects, no compression, no pipelining.
+/// </summary>
+public static class Http1
+{
+    /// <summary>A request's bytes; a body is sent as JSON with its length.</summary>
+    public static byte[] Request(string method, string path, string authority, string? bearerToken, string? jsonBody)
+    {
+        var head = new StringBuilder(256)
+            .Append(method).Append(' ').Append(path).Append(" HTTP/1.1\r\n")
+            .Append("Host: ").Append(authority).Append("\r\n")
+            .Append("User-Agent: hakubelab-probe\r\nAccept: application/json, */*\r\n");
+        if (bearerToken is not null) head.Append("Authorization: Bearer ").Append(bearerToken).Append("\r\n");
+        var body = jsonBody is null ? [] : Encoding.UTF8.GetBytes(jsonBody);
+        if (jsonBody is not null) head.Append("Content-Type: application/json\r\nContent-Length: ").Append(body.Length).Append("\r\n");
+        head.Append("\r\n");
+        var headBytes = Encoding.ASCII.GetBytes(head.ToString());
+        return [.. headBytes, .. body];
+    }
+}
+
+/// <summary>One HTTP/1.1 answer, read incrementally (<see cref="Feed"/> as bytes arrive).</summary>
+public sealed class Http1Response
+{
+    private byte[] _buffer = new byte[2048];
+    private int _length;
+    private int _bodyStart = -1;
+    private long _contentLength = -1;
+    private bool _chunked;
+
+    /// <summary>The status code (0 until the head is in).</summary>
+    public int Status { get; private set; }
+
+    /// <summary>Whether the connection may carry the next request (no <c>Connection: close</c>, not read until the server closed).</summary>
+    public bool KeepAlive { get; private set; } = true;
+
+    /// <summary>The whole answer is in.</summary>
+    public bool Complete { get; private set; }
+
+    /// <summary>The body (UTF-8), once <see cref="Complete"/>.</summary>
+    public string Body { get; private set; } = "";
+
+    /// <summary>Adds bytes that arrived; returns <see cref="Complete"/>. Throws <see cref="FormatException"/> on an answer that is not HTTP/1.1.</summary>
+    public bool Feed(ReadOnlySpan<byte> data)
+    {
+        if (Complete) return true;
+        if (_length + data.Length > _buffer.Length) Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + data.Length));
+        data.CopyTo(_buffer.AsSpan(_length));
+        _length += data.Length;
+        while (_bodyStart < 0)
+        {
+            var end = _buffer.AsSpan(0, _length).IndexOf("\r\n\r\n"u8);
+            if (end < 0) return false;
+            ReadHead(Encoding.ASCII.GetString(_buffer, 0, end));
+            if (_bodyStart < 0)
+            {
+                // An interim answer (100 Continue): drop it and read the real one.
+                Buffer.BlockCopy(_buffer, end + 4, _buffer, 0, _length - end - 4);
+                _length -= end + 4;
+            }
+            else _bodyStart = end + 4;
+        }
+        return TryBody();
+    }
+
+    /// <summary>The server closed the connection: an answer without a length ends here. Returns <see cref="Complete"/>.</summary>
+    public bool EndOfStream()
+    {
+        KeepAlive = false;
+        if (Complete || _bodyStart < 0 || _chunked || _contentLength >= 0) return Complete;
+        Body = Encoding.UTF8.GetString(_buffer, _bodyStart, _length - _bodyStart);
+        return Complete = true;
+    }
+
+    private void ReadHead(string head)
+    {
+        var lines = head.Split("\r\n");
+        var status = lines[0].Split(' ', 3);
+        if (status.Length < 2 || !status[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(status[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var code))
+            throw new FormatException($"not an HTTP/1.1 answer: '{lines[0]}'");
+        if (code is >= 100 and < 200) return;
+        Status = code;
+        _bodyStart = 0;
+        if (status[0] == "HTTP/1.0") KeepAlive = false;
+        foreach (var line in lines.AsSpan(1))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0) continue;
+            var name = line[..colon].Trim();
+            var value = line[(colon + 1)..].Trim();
+            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) _contentLength = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+            else if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)) _chunked = value.Contains("chunked", StringComparison.OrdinalIgnoreCase);
+            else if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            {
+                if (value.Contains("close", StringComparison.OrdinalIgnoreCase)) KeepAlive = false;
+                else if (value.Contains("keep-alive", StringComparison.OrdinalIgnoreCase)) KeepAlive = true;
+            }
+        }
+        if (code is 204 or 304) _contentLength = 0;
+    }
+
+    private bool TryBody()
+    {
+        var body = _buffer.AsSpan(_bodyStart, _length - _bodyStart);
+        if (_chunked)
+        {
+            var decoded = new List<byte>();
+            var at = 0;
+            while (true)
+            {
+                var lineEnd = body[at..].IndexOf("\r\n"u8);
+                if (lineEnd < 0) return false;
+                var sizeText = Encoding.ASCII.GetString(body.Slice(at, lineEnd)).Split(';')[0].Trim();
+                if (!int.TryParse(sizeText, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var size) || size < 0)
+                    throw new FormatException($"not a chunk size: '{sizeText}'");
+                at += lineEnd + 2;
+                if (size == 0)
+                {
+                    // Trailers (none expected) end with an empty line.
+                    var trailerEnd = body[at..].IndexOf("\r\n"u8);
+                    while (trailerEnd > 0)
+                    {
+                        at += trailerEnd + 2;
+                        trailerEnd = body[at..].IndexOf("\r\n"u8);
+                    }
+                    if (trailerEnd < 0) return false;
+                    Body = Encoding.UTF8.GetString([.. decoded]);
+                    return Complete = true;
+                }
+                if (body.Length - at < size + 2) return false;
+                if (body[at + size] != '\r' || body[at + size + 1] != '\n') throw new FormatException("a chunk does not end where its size says");
+                decoded.AddRange(body.Slice(at, size));
+                at += size + 2;
+            }
+        }
+        if (_contentLength < 0) return false; // read until the server closes
+        if (body.Length < _contentLength) return false;
+        Body = Encoding.UTF8.GetString(body[..(int)_contentLength]);
+        return Complete = true;
+    }
+}
+
+/// <summary>
+/// One kept-alive HTTPS connection of a probe: a blocking socket (the reactor reads it only when poll says it is readable)
+/// under an <see cref="SslStream"/>. Its receive timeout bounds the one wait the reactor's thread may do: reading the rest
+/// of an answer whose first bytes are in.
+/// </summary>
+public sealed class HttpsConnection : IDisposable
+{
+    private readonly SslStream _tls;
+    private readonly byte[] _buffer = new byte[16 * 1024];
+
+    private HttpsConnection(Socket socket, SslStream tls)
+    {
+        Socket = socket;
+        _tls = tls;
+    }
+
+    public Socket Socket { get; }
+
+    /// <summary>Connects and shakes hands (on the thread pool: a handshake waits for the server and must not hold the reactor).</summary>
+    public static async Task<HttpsConnection> OpenAsync(IPEndPoint server, SslClientAuthenticationOptions ssl, TimeSpan readTimeout, CancellationToken ct)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(server, ct).ConfigureAwait(false);
+            var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+            try { await tls.AuthenticateAsClientAsync(ssl, ct).ConfigureAwait(false); }
+            catch
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            socket.ReceiveTimeout = (int)Math.Max(1, readTimeout.TotalMilliseconds);
+            return new HttpsConnection(socket, tls);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>An idle connection the server has not closed (a readable idle socket with nothing to read is an end of stream).</summary>
+    public bool StillOpen()
+    {
+        try { return !Socket.Poll(0, SelectMode.SelectRead) || Socket.Available > 0; }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { return false; }
+    }
+
+    public void Send(byte[] request) => _tls.Write(request);
+
+    /// <summary>Reads the answer (the socket is readable, so the first read does not wait); false when the server closed first.</summary>
+    public bool Receive(Http1Response answer)
+    {
+        while (true)
+        {
+            var n = _tls.Read(_buffer);
+            if (n == 0) return answer.EndOfStream();
+            if (answer.Feed(_buffer.AsSpan(0, n))) return true;
+        }
+    }
+
+    public void Dispose() => _tls.Dispose();
+}
+
+/// <summary>A probe's kept-alive connections: used by the reactor's thread; opened on the thread pool.</summary>
+public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticationOptions ssl, TimeSpan timeout) : IDisposable
+{
+    private readonly Stack<HttpsConnection> _idle = new();
+
+    /// <summary>How long the reactor's thread may wait for the rest of an answer whose first bytes are in (a server writes one in one go).</summary>
+    public static readonly TimeSpan RestOfAnswerTimeout = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The most recently used idle connection still open, or null.</summary>
+    public HttpsConnection? TakeIdle()
+    {
+        lock (_idle)
+        {
+            while (_idle.TryPop(out var connection))
+            {
+                if (connection.StillOpen()) return connection;
+                connection.Dispose();
+            }
+            return null;
+        }
+    }
+
+    public void Return(HttpsConnection connection)
+    {
+        lock (_idle) _idle.Push(connection);
+    }
+
+    /// <summary>A new connection: connect and TLS handshake, given up after the connect timeout.</summary>
+    public async Task<HttpsConnection> OpenAsync(CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        return await HttpsConnection.OpenAsync(server, ssl, RestOfAnswerTimeout, cts.Token).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        lock (_idle)
+            while (_idle.TryPop(out var connection)) connection.Dispose();
+    }
+}
