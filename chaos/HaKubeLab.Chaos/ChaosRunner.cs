@@ -194,17 +194,18 @@ public static class ChaosRunner
             Log(wire.Reason is null ? $"wire: capturing on {wire.Interface} ({wire.Filter})" : $"wire: no capture, probes only: {wire.Reason}");
             using var probeStop = new CancellationTokenSource();
             var loopTasks = new List<Task>();
+            Task<TimeSpan?>? reactor = null;
             var process = Process.GetCurrentProcess();
             (TimeSpan Cpu, double T)? steady = null;
             var cpuStart = process.TotalProcessorTime;
             var wallStart = clock.Now;
             try
             {
-                await _monitor.StartAsync(ct).ConfigureAwait(false);
+                var holderLook = await _monitor.StartAsync(ct, onProbeThread: true).ConfigureAwait(false);
                 if (kubernetes) (_leaders = new LeaderMonitor(context.Restorer.Lab.Leaders, clock)).Start();
                 BuildProbes();
                 // Every probe on one thread and one grid: loops with the same interval start on the same tick.
-                loopTasks.Add(ProbeReactor.RunAsync(_loops, probeStop.Token, clock.Now));
+                loopTasks.Add(reactor = ProbeReactor.RunAsync(_loops, probeStop.Token, clock.Now, holderLook is null ? null : [holderLook]));
                 loopTasks.Add(Task.Run(async () =>
                 {
                     // A second reading after start-up (JIT, first connections), for the steady-state figure.
@@ -238,7 +239,8 @@ public static class ChaosRunner
                 var cpuEnd = process.TotalProcessorTime;
                 cpu = new CpuResult(Math.Round((cpuEnd - cpuStart).TotalSeconds, 3), Math.Round(measuredUntil - wallStart, 3), Environment.ProcessorCount,
                     "Process.TotalProcessorTime of the runner over the measured window: every probe, the VIP-holder monitor and the fault calls (the Docker engine's share of a docker exec is not in it)",
-                    steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null);
+                    steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null,
+                    reactor is { IsCompletedSuccessfully: true, Result: { } probeThread } ? Math.Round(probeThread.TotalSeconds, 3) : null);
                 await _monitor.DisposeAsync().ConfigureAwait(false);
                 if (_leaders is not null) await _leaders.DisposeAsync().ConfigureAwait(false);
                 foreach (var loop in _loops) loop.Probe.Dispose();

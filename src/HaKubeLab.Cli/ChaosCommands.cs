@@ -175,8 +175,9 @@ internal static class ChaosCommands
         foreach (var p in r.Probes.Where(p => p.Applicable))
             Console.WriteLine($"{p.Name,-14} availability {(p.Availability is { } a ? F(a, "0.0000") : "-")}, {p.Outages.Count} outage(s){(p.Outages.Count > 0 ? $", longest {F(p.Outages.Max(o => o.Length), "0.000")} s" : "")}, every {F(p.IntervalMs, "0")} ms");
         Console.WriteLine($"VIP holder: {r.VipHolder.Initial} -> {r.VipHolder.Final}; changes: {(r.VipHolder.Changes.Count == 0 ? "none" : string.Join(", ", r.VipHolder.Changes.Select(c => $"{c.From}->{c.To} at {F(c.T, "0.000")} s")))}");
-        Console.WriteLine($"Probe CPU: {F(r.Cpu.ProcessCpuSeconds)} s over {F(r.Cpu.WallSeconds, "0.0")} s ({F(r.Cpu.PercentOfOneCore, "0.0")} % of one core" +
-                          (r.Cpu.SteadyPercentOfOneCore is { } steady ? $"; {F(steady, "0.0")} % after start-up)" : ")"));
+        Console.WriteLine($"Runner CPU: {F(r.Cpu.ProcessCpuSeconds)} s over {F(r.Cpu.WallSeconds, "0.0")} s ({F(r.Cpu.PercentOfOneCore, "0.0")} % of one core" +
+                          (r.Cpu.SteadyPercentOfOneCore is { } steady ? $"; {F(steady, "0.0")} % after start-up" : "") +
+                          (r.Cpu.ProbeThreadPercentOfOneCore is { } probes ? $"); the probe thread {F(r.Cpu.ProbeThreadCpuSeconds!.Value)} s ({F(probes, "0.0")} %)" : ")"));
         if (r.Restore is { } restore) Console.WriteLine($"Lab restored: {(restore.Ok ? "yes" : "NO")} ({F(restore.Seconds, "0.0")} s){(restore.Ok ? "" : ": " + restore.Detail)}");
         if (r.Error is not null) Console.WriteLine($"ERROR: {r.Error}");
         CompareTopologiesCommand.PrintLeaders(r);

@@ -85,23 +85,30 @@ public class ChaosProbeTransportTests
 
     /// <summary>
     /// Runs the probe every <paramref name="intervalMs"/> until it succeeds steadily (a cold test process takes a while for its first TLS handshakes),
-    /// then calls <paramref name="warm"/> and returns the next <paramref name="attempts"/> attempts.
+    /// then calls <paramref name="warm"/> and returns the attempts after it: <paramref name="attempts"/> of them, or, with
+    /// <paramref name="until"/>, as many as it takes for <paramref name="until"/> to hold (within 30 s).
     /// </summary>
-    private static async Task<IReadOnlyList<ProbeSample>> RunAsync(IProbe probe, int attempts, TimeSpan? timeout = null, Action? warm = null, bool mustSucceed = true, int intervalMs = 50)
+    private static async Task<IReadOnlyList<ProbeSample>> RunAsync(IProbe probe, int attempts, TimeSpan? timeout = null, Action? warm = null, bool mustSucceed = true, int intervalMs = 50,
+        Func<IReadOnlyList<ProbeSample>, bool>? until = null)
     {
         var clock = new RunClock();
         var loop = new ProbeLoop(probe, TimeSpan.FromMilliseconds(intervalMs), timeout ?? TimeSpan.FromSeconds(2), clock, "test");
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var running = loop.RunAsync(stop.Token);
-        // Warm: five successes in a row (until then overlapping attempts open connections of their own, and this process serves them too).
-        while (mustSucceed && !(loop.Samples is { Count: >= 5 } s && s.TakeLast(5).All(x => x.Ok)) && !stop.IsCancellationRequested) await Task.Delay(10);
+        // Warm: three of the last four attempts succeeded (until then overlapping attempts open connections of their own, and this process
+        // serves them too). Not "all in a row": one server here answers every fifth request with 503.
+        while (mustSucceed && !(loop.Samples is { Count: >= 4 } s && s.TakeLast(4).Count(x => x.Ok) >= 3) && !stop.IsCancellationRequested) await Task.Delay(10);
         Assert.False(stop.IsCancellationRequested, "the probe never succeeded on loopback");
         warm?.Invoke();
         var from = loop.Samples.Count;
-        while (loop.Samples.Count < from + attempts && !stop.IsCancellationRequested) await Task.Delay(10);
+        List<ProbeSample> After() => [.. loop.Samples.Skip(from)];
+        while (!stop.IsCancellationRequested && (until is null ? After().Count < attempts : !until(After()))) await Task.Delay(10);
+        var timedOut = stop.IsCancellationRequested;
         await stop.CancelAsync();
         await running;
-        return [.. loop.Samples.Skip(from)];
+        var samples = After();
+        Assert.False(timedOut && until is not null, "what the test waits for did not happen within 30 s: " + string.Join("; ", samples.Select(x => $"{x.T:0.000} s {x.Error ?? "ok"} {x.LatencyMs:0} ms")));
+        return samples;
     }
 
     [Fact]
@@ -132,10 +139,13 @@ public class ChaosProbeTransportTests
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _accepting;
-        private int _connections, _requests, _hang;
+        private int _connections, _requests, _hang, _hungClosed, _reusedAfterHang;
 
-        public LoopbackHttps(Func<int, string> answer)
+        private readonly TimeSpan _handshakeDelay;
+
+        public LoopbackHttps(Func<int, string> answer, TimeSpan handshakeDelay = default)
         {
+            _handshakeDelay = handshakeDelay;
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var request = new CertificateRequest("CN=hakubelab-test-ca", key, HashAlgorithmName.SHA256);
             request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
@@ -164,6 +174,12 @@ public class ChaosProbeTransportTests
         public int Connections => Volatile.Read(ref _connections);
         public int Requests => Volatile.Read(ref _requests);
 
+        /// <summary>Connections the client closed after a request on them went unanswered.</summary>
+        public int HungClosed => Volatile.Read(ref _hungClosed);
+
+        /// <summary>Requests that came on a connection after an unanswered one (a client that reuses a connection it gave up on).</summary>
+        public int ReusedAfterHang => Volatile.Read(ref _reusedAfterHang);
+
         /// <summary>The next <paramref name="requests"/> requests get no answer.</summary>
         public void HangNext(int requests) => Volatile.Write(ref _hang, requests);
 
@@ -171,28 +187,43 @@ public class ChaosProbeTransportTests
         {
             using var _ = client;
             await using var tls = new SslStream(client.GetStream());
+            var hungHere = false;
             try
             {
+                if (_handshakeDelay > TimeSpan.Zero) await Task.Delay(_handshakeDelay, _stop.Token);
                 await tls.AuthenticateAsServerAsync(Certificate);
                 var buffer = new byte[8192];
                 var pending = "";
                 while (true)
                 {
                     var n = await tls.ReadAsync(buffer, _stop.Token);
-                    if (n == 0) return;
+                    if (n == 0)
+                    {
+                        if (hungHere) Interlocked.Increment(ref _hungClosed);
+                        return;
+                    }
                     pending += Encoding.ASCII.GetString(buffer, 0, n);
                     int end;
                     while ((end = pending.IndexOf("\r\n\r\n", StringComparison.Ordinal)) >= 0)
                     {
                         pending = pending[(end + 4)..];
                         var text = answer(Interlocked.Increment(ref _requests));
-                        if (Interlocked.Decrement(ref _hang) >= 0) continue; // this one is never answered
+                        if (hungHere) Interlocked.Increment(ref _reusedAfterHang);
+                        if (Interlocked.Decrement(ref _hang) >= 0)
+                        {
+                            hungHere = true; // this one is never answered
+                            continue;
+                        }
                         await tls.WriteAsync(Encoding.ASCII.GetBytes(text), _stop.Token);
                         if (text.Contains("Connection: close", StringComparison.Ordinal)) return;
                     }
                 }
             }
-            catch (Exception) { /* the probe dropped the connection */ }
+            catch (Exception)
+            {
+                // The probe dropped the connection (a reset).
+                if (hungHere) Interlocked.Increment(ref _hungClosed);
+            }
         }
 
         public async ValueTask DisposeAsync()
@@ -210,14 +241,15 @@ public class ChaosProbeTransportTests
         await using var server = new LoopbackHttps(i => i % 5 == 0 ? "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n" : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca);
         var before = 0;
-        var samples = await RunAsync(probe, 30, warm: () => before = server.Connections);
+        var samples = await RunAsync(probe, 60, warm: () => before = server.Connections);
         var opened = server.Connections - before;
         Console.WriteLine($"{samples.Count} attempts over {opened} new connections");
-        Assert.True(samples.Count >= 30);
-        // An HTTP error is an answer: the connection stays.
-        Assert.True(opened <= samples.Count / 3, $"{opened} new connections for {samples.Count} attempts: kept-alive connections are not reused");
+        Assert.True(samples.Count >= 60);
+        // An HTTP error is an answer: the connection stays. (A cold test process may stall its thread pool now and then, with
+        // tiered compilation at work, and a stalled attempt opens a connection of its own: hence the margin.)
+        Assert.True(opened <= samples.Count / 4, $"{opened} new connections for {samples.Count} attempts: kept-alive connections are not reused");
         Assert.Contains(samples, s => s.Error == "HTTP 503");
-        Assert.Equal(samples.Count - samples.Count(s => s.Error == "HTTP 503"), samples.Count(s => s.Ok));
+        Assert.All(samples, s => Assert.True(s.Ok || s.Error is "HTTP 503" or "timeout", s.Error));
     }
 
     [Fact]
@@ -237,7 +269,8 @@ public class ChaosProbeTransportTests
         await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         await using var other = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), other.Ca);
-        var samples = await RunAsync(probe, 2, mustSucceed: false);
+        // A generous attempt timeout: the first handshakes of a cold test process can take a while, and this attempt must end in the TLS verdict.
+        var samples = await RunAsync(probe, 2, TimeSpan.FromSeconds(5), mustSucceed: false, intervalMs: 200);
         Assert.All(samples, s => Assert.StartsWith("TLS: ", s.Error));
     }
 
@@ -246,14 +279,28 @@ public class ChaosProbeTransportTests
     {
         await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca);
-        var connectionsBefore = 0;
-        // While the hung ones wait, each slot opens a connection of its own.
-        var samples = await RunAsync(probe, 20, TimeSpan.FromMilliseconds(300), () => { connectionsBefore = server.Connections; server.HangNext(2); });
+        // Two requests get no answer; then the probe must recover: five successes in a row.
+        static bool Recovered(IReadOnlyList<ProbeSample> s) => s.Count(x => !x.Ok) >= 2 && s.Count >= 5 && s.TakeLast(5).All(x => x.Ok);
+        var samples = await RunAsync(probe, 0, TimeSpan.FromMilliseconds(300), () => server.HangNext(2), until: Recovered);
         var hung = samples.Where(s => !s.Ok).ToList();
-        Assert.True(hung.Count >= 2, $"{hung.Count} failed attempts; the two unanswered requests must fail");
+        Console.WriteLine($"{hung.Count} failed attempts of {samples.Count}");
         Assert.All(hung, s => Assert.Equal("timeout", s.Error));
         Assert.All(hung, s => Assert.InRange(s.LatencyMs, 290, 3000));
-        Assert.All(samples.TakeLast(5), s => Assert.True(s.Ok, s.Error));
-        Assert.True(server.Connections - connectionsBefore >= 2, $"{server.Connections - connectionsBefore} new connections: each timed-out connection is dropped, not reused");
+        // Each connection whose request timed out is closed by the probe and never carries another request.
+        for (var i = 0; i < 100 && server.HungClosed < 2; i++) await Task.Delay(50);
+        Assert.Equal(2, server.HungClosed);
+        Assert.Equal(0, server.ReusedAfterHang);
+    }
+
+    [Fact]
+    public async Task A_handshake_slower_than_the_attempt_timeout_still_gives_the_next_attempts_a_connection()
+    {
+        // Every handshake takes 400 ms, every attempt may take 200 ms: attempts time out while their connections open, but each
+        // opening goes on and leaves its connection for the next attempt (a busy host must not keep the probe failing).
+        await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", TimeSpan.FromMilliseconds(400));
+        using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca);
+        var samples = await RunAsync(probe, 10, TimeSpan.FromMilliseconds(200));
+        Assert.True(samples.Count(s => s.Ok) >= 8, string.Join("; ", samples.Select(s => s.Error ?? "ok")));
+        Assert.True(server.Connections <= HttpsConnectionPool.MaxOpenings, $"{server.Connections} connections opened");
     }
 }

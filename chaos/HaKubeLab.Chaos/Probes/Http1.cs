@@ -213,13 +213,29 @@ public sealed class HttpsConnection : IDisposable
     public void Dispose() => _tls.Dispose();
 }
 
-/// <summary>A probe's kept-alive connections: used by the reactor's thread; opened on the thread pool.</summary>
+/// <summary>
+/// A probe's kept-alive connections: used by the reactor's thread, opened on the thread pool. An opening outlives the attempt
+/// that started it: when the attempt times out first (a slow handshake on a busy host), the connection still lands here for
+/// the next attempt instead of being thrown away, so slow handshakes cannot keep every attempt failing. At most
+/// <see cref="MaxOpenings"/> are in flight; each ends by its connect timeout.
+/// </summary>
 public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticationOptions ssl, TimeSpan timeout) : IDisposable
 {
     private readonly Stack<HttpsConnection> _idle = new();
+    private int _openings;
+    private bool _disposed;
 
     /// <summary>How long the reactor's thread may wait for the rest of an answer whose first bytes are in (a server writes one in one go).</summary>
     public static readonly TimeSpan RestOfAnswerTimeout = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Openings in flight at most: with a 1 s connect timeout, one SYN every 50 ms while the server does not answer.</summary>
+    public const int MaxOpenings = 24;
+
+    /// <summary>Idle connections kept at most (after an outage several openings may finish together).</summary>
+    public const int MaxIdle = 4;
+
+    /// <summary>Openings now in flight.</summary>
+    public int Openings => Volatile.Read(ref _openings);
 
     /// <summary>The most recently used idle connection still open, or null.</summary>
     public HttpsConnection? TakeIdle()
@@ -237,20 +253,55 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
 
     public void Return(HttpsConnection connection)
     {
-        lock (_idle) _idle.Push(connection);
+        ArgumentNullException.ThrowIfNull(connection);
+        lock (_idle)
+        {
+            if (!_disposed && _idle.Count < MaxIdle)
+            {
+                _idle.Push(connection);
+                return;
+            }
+        }
+        connection.Dispose();
     }
 
-    /// <summary>A new connection: connect and TLS handshake, given up after the connect timeout.</summary>
-    public async Task<HttpsConnection> OpenAsync(CancellationToken ct)
+    /// <summary>
+    /// Starts opening a connection (connect and TLS handshake, given up after the connect timeout); when it is open it goes to
+    /// the idle connections. <paramref name="done"/> is called when the opening ends either way. Null when
+    /// <see cref="MaxOpenings"/> are already in flight.
+    /// </summary>
+    public Task? Open(Action done)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(timeout);
-        return await HttpsConnection.OpenAsync(server, ssl, RestOfAnswerTimeout, cts.Token).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(done);
+        if (Interlocked.Increment(ref _openings) > MaxOpenings)
+        {
+            Interlocked.Decrement(ref _openings);
+            return null;
+        }
+        var opening = Task.Run(async () =>
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(timeout);
+                Return(await HttpsConnection.OpenAsync(server, ssl, RestOfAnswerTimeout, cts.Token).ConfigureAwait(false));
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _openings);
+                done();
+            }
+        });
+        // The attempt that started it may be over: its failure is then nobody's to read.
+        opening.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return opening;
     }
 
     public void Dispose()
     {
         lock (_idle)
+        {
+            _disposed = true;
             while (_idle.TryPop(out var connection)) connection.Dispose();
+        }
     }
 }

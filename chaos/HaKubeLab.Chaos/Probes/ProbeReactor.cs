@@ -1,4 +1,6 @@
+using HaKubeLab.Chaos.Analysis;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Net.Sockets;
 
 namespace HaKubeLab.Chaos.Probes;
@@ -13,14 +15,16 @@ namespace HaKubeLab.Chaos.Probes;
 public sealed class ProbeReactor : IDisposable
 {
     private readonly IReadOnlyList<ProbeLoop> _loops;
+    private readonly IReadOnlyList<PeriodicLook> _looks;
     private readonly Socket _wakeReceiver = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private readonly Socket _wakeSender = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private readonly byte[] _drain = new byte[64];
     private int _woken;
 
-    private ProbeReactor(IReadOnlyList<ProbeLoop> loops)
+    private ProbeReactor(IReadOnlyList<ProbeLoop> loops, IReadOnlyList<PeriodicLook> looks)
     {
         _loops = loops;
+        _looks = looks;
         // Wake-ups from other threads (a TLS handshake done, the stop) arrive as a datagram on loopback.
         _wakeReceiver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _wakeReceiver.Blocking = false;
@@ -29,19 +33,23 @@ public sealed class ProbeReactor : IDisposable
 
     /// <summary>Runs <paramref name="loops"/> (sharing one clock) on a new thread until <paramref name="cancellationToken"/>; attempts then in flight are abandoned, not recorded.</summary>
     /// <param name="origin">The grid's start on the run clock (default: now); loops with the same interval start on the same tick.</param>
-    public static Task RunAsync(IReadOnlyList<ProbeLoop> loops, CancellationToken cancellationToken, double? origin = null)
+    /// <param name="looks">Short synchronous looks run on the same thread and grid, after the slot's attempts have left (the VIP-holder
+    /// monitor's /proc reads): on a tick the thread is awake anyway, so they cost no wake-up of their own.</param>
+    /// <returns>The CPU time the reactor's thread used (null where the kernel does not say): what measuring cost, apart from the rest of the process.</returns>
+    public static Task<TimeSpan?> RunAsync(IReadOnlyList<ProbeLoop> loops, CancellationToken cancellationToken, double? origin = null, IReadOnlyList<PeriodicLook>? looks = null)
     {
         ArgumentNullException.ThrowIfNull(loops);
-        if (loops.Count == 0) return Task.CompletedTask;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reactor = new ProbeReactor(loops);
-        var start = origin ?? loops[0].Clock.Now;
+        looks ??= [];
+        if (loops.Count == 0 && looks.Count == 0) return Task.FromResult<TimeSpan?>(TimeSpan.Zero);
+        var done = new TaskCompletionSource<TimeSpan?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reactor = new ProbeReactor(loops, looks);
+        var start = origin ?? (loops.Count > 0 ? loops[0].Clock.Now : 0);
         var thread = new Thread(() =>
         {
             try
             {
                 reactor.Run(start, cancellationToken);
-                done.SetResult();
+                done.SetResult(ThreadCpu());
             }
             catch (Exception e) { done.SetException(e); }
             finally { reactor.Dispose(); }
@@ -70,8 +78,9 @@ public sealed class ProbeReactor : IDisposable
 
     private void Run(double start, CancellationToken ct)
     {
-        var clock = _loops[0].Clock;
+        var clock = _loops.Count > 0 ? _loops[0].Clock : new RunClock();
         var nextSlot = new long[_loops.Count];
+        var nextLook = new long[_looks.Count];
         var inFlightOf = new int[_loops.Count];
         var inFlight = new List<InFlight>();
         var read = new List<Socket>();
@@ -120,6 +129,15 @@ public sealed class ProbeReactor : IDisposable
                     nextSlot[i] = Math.Max(nextSlot[i] + 1, (long)Math.Floor((now - start) / interval) + 1);
                 }
 
+                for (var i = 0; i < _looks.Count; i++)
+                {
+                    var interval = _looks[i].Interval.TotalSeconds;
+                    if (now < start + nextLook[i] * interval) continue;
+                    try { _looks[i].Look(); }
+                    catch (Exception) { /* one failed look is a gap in its timeline, not the end of the probes */ }
+                    nextLook[i] = Math.Max(nextLook[i] + 1, (long)Math.Floor((clock.Now - start) / interval) + 1);
+                }
+
                 // Attempts not waiting on a socket (a request to send, a handshake that may be done) move on now.
                 Volatile.Write(ref _woken, 0);
                 foreach (var f in inFlight)
@@ -133,6 +151,7 @@ public sealed class ProbeReactor : IDisposable
                 // Sleep until a socket is ready, a deadline, the next slot or a wake-up.
                 var until = double.MaxValue;
                 for (var i = 0; i < _loops.Count; i++) until = Math.Min(until, start + nextSlot[i] * _loops[i].Interval.TotalSeconds);
+                for (var i = 0; i < _looks.Count; i++) until = Math.Min(until, start + nextLook[i] * _looks[i].Interval.TotalSeconds);
                 read.Clear();
                 write.Clear();
                 read.Add(_wakeReceiver);
@@ -163,6 +182,30 @@ public sealed class ProbeReactor : IDisposable
         }
     }
 
+    /// <summary>CPU time of the calling thread (getrusage RUSAGE_THREAD, Linux); null elsewhere.</summary>
+    private static TimeSpan? ThreadCpu()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux() || GetRusage(RusageThread, out var usage) != 0) return null;
+            return TimeSpan.FromMicroseconds((usage.UtimeSec + usage.StimeSec) * 1_000_000.0 + usage.UtimeUsec + usage.StimeUsec);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+    }
+
+    private const int RusageThread = 1;
+
+    /// <summary>struct rusage on 64-bit Linux: two timevals, then fourteen longs this class does not read.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Rusage
+    {
+        public long UtimeSec, UtimeUsec, StimeSec, StimeUsec;
+        public long R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13;
+    }
+
+    [DllImport("libc", EntryPoint = "getrusage", SetLastError = true)]
+    private static extern int GetRusage(int who, out Rusage usage);
+
     private void Drain()
     {
         try
@@ -178,3 +221,6 @@ public sealed class ProbeReactor : IDisposable
         _wakeSender.Dispose();
     }
 }
+
+/// <summary>A short synchronous look that runs on the <see cref="ProbeReactor"/>'s thread every <paramref name="Interval"/> (it must not block).</summary>
+public sealed record PeriodicLook(TimeSpan Interval, Action Look);

@@ -162,14 +162,17 @@ public abstract class HttpsProbe : IProbe
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>One HTTPS attempt: take or open a connection, send, read the answer when the socket has it, judge.</summary>
+    /// <summary>
+    /// One HTTPS attempt: take an idle connection, or start opening one and take the first that is ready (its own, or one a
+    /// timed-out attempt opened); send; read the answer when the socket has it; judge.
+    /// </summary>
     private sealed class HttpsAttempt : IProbeAttempt
     {
         private readonly HttpsProbe _probe;
         private readonly HttpsConnectionPool _pool;
+        private readonly Action _wake;
         private HttpsConnection? _connection;
-        private Task<HttpsConnection>? _opening;
-        private CancellationTokenSource? _openingStop;
+        private Task? _opening;
         private byte[]? _toSend;
         private Http1Response _answer = new();
         private int _exchange;
@@ -178,17 +181,13 @@ public abstract class HttpsProbe : IProbe
         {
             _probe = probe;
             _pool = pool;
+            _wake = wake;
             _toSend = probe.FirstRequest();
             _connection = pool.TakeIdle();
-            if (_connection is null)
-            {
-                _openingStop = new CancellationTokenSource();
-                _opening = pool.OpenAsync(_openingStop.Token);
-                _opening.ContinueWith(_ => wake(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
+            if (_connection is null) _opening = pool.Open(wake);
         }
 
-        /// <summary>Null while the connection opens or while there is a request to send (the next <see cref="Advance"/> does it).</summary>
+        /// <summary>Null while waiting for a connection or while there is a request to send (the next <see cref="Advance"/> does it).</summary>
         public Socket? Socket => _toSend is null ? _connection?.Socket : null;
         public bool AwaitsWrite => false;
         public int? LocalPort => null;
@@ -199,10 +198,16 @@ public abstract class HttpsProbe : IProbe
             {
                 if (_connection is null)
                 {
-                    if (_opening is not { IsCompleted: true } opening) return null;
-                    if (!opening.IsCompletedSuccessfully) return new(ProbeErrors.Describe(opening.Exception?.GetBaseException() ?? new OperationCanceledException()));
-                    _connection = opening.Result;
-                    _opening = null;
+                    _connection = _pool.TakeIdle();
+                    if (_connection is null)
+                    {
+                        // The opening this attempt started failed: that is its outcome (refused, TLS ...). One that succeeded
+                        // but whose connection another attempt took first, or none at all (too many in flight): open (again).
+                        if (_opening is { IsCompleted: true } opening && !opening.IsCompletedSuccessfully)
+                            return new(ProbeErrors.Describe(opening.Exception?.GetBaseException() ?? new OperationCanceledException()));
+                        if (_opening is null or { IsCompleted: true }) _opening = _pool.Open(_wake);
+                        return null;
+                    }
                 }
                 if (_toSend is { } request)
                 {
@@ -231,17 +236,11 @@ public abstract class HttpsProbe : IProbe
             }
         }
 
+        /// <summary>A connection in the middle of a request is closed (its answer may still come); an opening goes on and ends in the pool.</summary>
         public void Dispose()
         {
             _connection?.Dispose();
             _connection = null;
-            if (_opening is { } opening)
-            {
-                // Abandoned while connecting: stop the attempt and close whatever it still opens.
-                _openingStop!.Cancel();
-                opening.ContinueWith(t => { if (t.IsCompletedSuccessfully) t.Result.Dispose(); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-            _openingStop?.Dispose();
         }
     }
 }

@@ -72,14 +72,21 @@ public sealed class VipHolderMonitor(IDockerClient docker, LabTopology topology,
     }
 
     /// <summary>Starts polling and following keepalived's logs; returns after the first look.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <param name="onProbeThread">
+    /// Leave the interface looks to the caller's probe thread when they can be done there (the /proc source: a few file reads,
+    /// no waiting): the result is then the look to hand to <see cref="ProbeReactor.RunAsync"/>, which runs it on the probes' grid
+    /// without a thread-pool timer and worker waking up every interval. Null when the monitor polls on its own.
+    /// </param>
+    public async Task<PeriodicLook?> StartAsync(CancellationToken cancellationToken, bool onProbeThread = false)
     {
         await _source.InitializeAsync(cancellationToken).ConfigureAwait(false);
         if (_source.UsesExec) _interval = TimeSpan.FromMilliseconds(Math.Max(250, _interval.TotalMilliseconds));
         await LookAsync(cancellationToken).ConfigureAwait(false);
-        _tasks.Add(Task.Run(() => PollAsync(_stop.Token), CancellationToken.None));
         foreach (var node in topology.Nodes)
             _tasks.Add(Task.Run(() => FollowKeepalivedAsync(node.Name, _stop.Token), CancellationToken.None));
+        if (onProbeThread && !_source.UsesExec) return new PeriodicLook(_interval, LookNow);
+        _tasks.Add(Task.Run(() => PollAsync(_stop.Token), CancellationToken.None));
+        return null;
     }
 
     /// <summary>Re-reads each node's PID and MAC now (after a restart or reconnect the runner knows of).</summary>
@@ -108,7 +115,18 @@ public sealed class VipHolderMonitor(IDockerClient docker, LabTopology topology,
     private async Task LookAsync(CancellationToken ct)
     {
         var t = clock.Now;
-        var reading = await _source.ReadAsync(ct).ConfigureAwait(false);
+        Add(t, await _source.ReadAsync(ct).ConfigureAwait(false));
+    }
+
+    /// <summary>One look from /proc, on the calling thread.</summary>
+    private void LookNow()
+    {
+        var t = clock.Now;
+        Add(t, _source.Read());
+    }
+
+    private void Add(double t, VipHolderReading reading)
+    {
         lock (_samples) _samples.Add(new HolderSample(Math.Round(t, 6), reading.OnInterface, reading.Arp));
     }
 
@@ -172,5 +190,6 @@ public sealed class VipHolderMonitor(IDockerClient docker, LabTopology topology,
         try { await Task.WhenAll(_tasks).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
         catch (Exception) { /* stopping: whatever a loop threw no longer matters */ }
         _stop.Dispose();
+        _source.Dispose();
     }
 }

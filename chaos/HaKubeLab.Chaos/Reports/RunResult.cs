@@ -143,9 +143,13 @@ public sealed record StepResult(int Line, string Description, double Start, doub
 
 /// <summary>CPU used by the runner's process over the measured window (probes, monitor and fault calls).</summary>
 /// <param name="SteadyCpuSeconds">The same from 5 s into the run to its end, after start-up (JIT, first connections).</param>
-public sealed record CpuResult(double ProcessCpuSeconds, double WallSeconds, int Cores, string Note, double? SteadyCpuSeconds = null, double? SteadyWallSeconds = null)
+/// <param name="ProbeThreadCpuSeconds">The probes' own thread (every probe attempt and the VIP-holder look) over the same window; the rest of
+/// the process is the fault calls, the restore of the lab, the leader monitor, the wire capture and start-up.</param>
+public sealed record CpuResult(double ProcessCpuSeconds, double WallSeconds, int Cores, string Note, double? SteadyCpuSeconds = null, double? SteadyWallSeconds = null, double? ProbeThreadCpuSeconds = null)
 {
     public double PercentOfOneCore => WallSeconds <= 0 ? 0 : 100 * ProcessCpuSeconds / WallSeconds;
+
+    public double? ProbeThreadPercentOfOneCore => WallSeconds > 0 && ProbeThreadCpuSeconds is { } c ? 100 * c / WallSeconds : null;
 
     public double? SteadyPercentOfOneCore => SteadyWallSeconds is > 0 && SteadyCpuSeconds is { } c ? 100 * c / SteadyWallSeconds.Value : null;
 }

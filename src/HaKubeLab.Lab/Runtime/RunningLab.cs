@@ -323,6 +323,7 @@ public sealed partial class RunningLab : IAsyncDisposable
     public ValueTask DisposeAsync()
     {
         _leaders?.Dispose();
+        _holder.Dispose();
         if (_ownsDocker) Docker.Dispose();
         return ValueTask.CompletedTask;
     }

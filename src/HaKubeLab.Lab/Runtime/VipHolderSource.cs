@@ -37,9 +37,10 @@ public sealed record VipHolderReading(DateTimeOffset At, ImmutableArray<string> 
 /// remote engine) it falls back to <c>docker exec ip addr</c> in each node, and says so in <see cref="Method"/>.
 /// Cheap enough to call every 50 ms; call <see cref="RefreshAsync"/> after a node restarted (new PIDs).
 /// </summary>
-public sealed partial class VipHolderSource(IDockerClient docker, LabTopology topology)
+public sealed partial class VipHolderSource(IDockerClient docker, LabTopology topology) : IDisposable
 {
     private readonly Dictionary<string, NodeHandle> _nodes = [];
+    private readonly ProcReader _proc = new();
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private bool _initialized;
     private long _lastRefresh;
@@ -105,43 +106,70 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
     public async Task<VipHolderReading> ReadAsync(CancellationToken ct)
     {
         if (!_initialized) await InitializeAsync(ct).ConfigureAwait(false);
+        if (!UsesExec) return Read();
         var at = DateTimeOffset.UtcNow;
-        Dictionary<string, NodeHandle> nodes;
-        lock (_nodes) nodes = new(_nodes);
+        var nodes = Snapshot();
         var holders = ImmutableArray.CreateBuilder<string>();
         var vip = topology.Vip.ToString();
         var stale = false;
         foreach (var node in topology.Nodes)
         {
-            var n = nodes.GetValueOrDefault(node.Name);
-            if (n.Pid <= 0)
+            if (nodes.GetValueOrDefault(node.Name).Pid <= 0)
             {
                 stale = true; // a stopped node: notice its restart soon
                 continue;
             }
-            if (UsesExec)
-            {
-                try
-                {
-                    var r = await DockerExec.RunAsync(docker, LabNames.Container(topology.Name, node.Name, LabRole.Node), ["ip", "-4", "-o", "addr", "show", "dev", topology.Keepalived.Interface], ct).ConfigureAwait(false);
-                    if (r.Succeeded && r.Stdout.Contains($" {vip}/", StringComparison.Ordinal)) holders.Add(node.Name);
-                }
-                catch (DockerApiException) { /* stopped, paused or gone: it cannot hold a reachable VIP */ }
-                continue;
-            }
             try
             {
-                // A synchronous read: /proc is generated in memory by the kernel, and an async file read only adds two thread-pool hops per file
-                // (three nodes every 50 ms is 60 reads a second).
-                if (FibTrieHasLocal(File.ReadAllText($"/proc/{n.Pid}/net/fib_trie"), vip)) holders.Add(node.Name);
+                var r = await DockerExec.RunAsync(docker, LabNames.Container(topology.Name, node.Name, LabRole.Node), ["ip", "-4", "-o", "addr", "show", "dev", topology.Keepalived.Interface], ct).ConfigureAwait(false);
+                if (r.Succeeded && r.Stdout.Contains($" {vip}/", StringComparison.Ordinal)) holders.Add(node.Name);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                stale = true; // the process went away: it carries nothing now; find its next incarnation
-            }
+            catch (DockerApiException) { /* stopped, paused or gone: it cannot hold a reachable VIP */ }
         }
         if (stale) RequestRefresh();
         return new VipHolderReading(at, holders.ToImmutable(), ArpOwner(nodes, vip));
+    }
+
+    /// <summary>
+    /// One look read from the host's /proc without waiting on anything (a few file reads), for a caller that looks from a
+    /// thread of its own, such as the chaos runner's probe thread. Only after <see cref="InitializeAsync"/> found /proc readable.
+    /// </summary>
+    public VipHolderReading Read()
+    {
+        if (!_initialized || UsesExec)
+            throw new InvalidOperationException("VipHolderSource.Read needs the nodes' /proc: call InitializeAsync first, and use ReadAsync when UsesExec is true");
+        var at = DateTimeOffset.UtcNow;
+        var nodes = Snapshot();
+        var holders = ImmutableArray.CreateBuilder<string>();
+        var vip = topology.Vip.ToString();
+        var stale = false;
+        string? arpMac;
+        lock (_proc)
+        {
+            foreach (var node in topology.Nodes)
+            {
+                var n = nodes.GetValueOrDefault(node.Name);
+                if (n.Pid <= 0)
+                {
+                    stale = true; // a stopped node: notice its restart soon
+                    continue;
+                }
+                switch (_proc.FibTrieHasLocal(n.Pid, vip))
+                {
+                    case true: holders.Add(node.Name); break;
+                    case null: stale = true; break; // the process went away: it carries nothing now; find its next incarnation
+                }
+            }
+            arpMac = _proc.ArpMac(vip);
+            _proc.CloseAllBut([.. nodes.Values.Select(n => n.Pid)]);
+        }
+        if (stale) RequestRefresh();
+        return new VipHolderReading(at, holders.ToImmutable(), NodeOfMac(nodes, arpMac));
+    }
+
+    private Dictionary<string, NodeHandle> Snapshot()
+    {
+        lock (_nodes) return new(_nodes);
     }
 
     /// <summary>Refreshes in the background, at most every 500 ms.</summary>
@@ -159,15 +187,22 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
 
     private string? ArpOwner(Dictionary<string, NodeHandle> nodes, string vip)
     {
-        try
-        {
-            var mac = ArpMac(File.ReadAllText("/proc/net/arp"), vip);
-            if (mac is null) return null;
-            foreach (var node in topology.Nodes)
-                if (nodes.GetValueOrDefault(node.Name).Mac == mac || DockerMac(node.Ip) == mac) return node.Name;
-            return "?";
-        }
+        try { return NodeOfMac(nodes, ArpMac(File.ReadAllText("/proc/net/arp"), vip)); }
         catch (IOException) { return null; }
+    }
+
+    private string? NodeOfMac(Dictionary<string, NodeHandle> nodes, string? mac)
+    {
+        if (mac is null) return null;
+        foreach (var node in topology.Nodes)
+            if (nodes.GetValueOrDefault(node.Name).Mac == mac || DockerMac(node.Ip) == mac) return node.Name;
+        return "?";
+    }
+
+    /// <summary>Closes the /proc files kept open between looks.</summary>
+    public void Dispose()
+    {
+        lock (_proc) _proc.Dispose();
     }
 
     /// <summary>Makes sure a PID still belongs to the node's container (PIDs are reused) before trusting its /proc.</summary>
@@ -183,9 +218,15 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
     {
         ArgumentNullException.ThrowIfNull(fibTrie);
         ArgumentNullException.ThrowIfNull(address);
+        return FibTrieHasLocal(fibTrie.AsSpan(), address);
+    }
+
+    /// <inheritdoc cref="FibTrieHasLocal(string, string)"/>
+    public static bool FibTrieHasLocal(ReadOnlySpan<char> fibTrie, string address)
+    {
         // Without splitting into strings: this runs for every node on every look.
         var leaf = false;
-        foreach (var line in fibTrie.AsSpan().EnumerateLines())
+        foreach (var line in fibTrie.EnumerateLines())
         {
             var l = line.TrimEnd();
             if (l.EndsWith(address, StringComparison.Ordinal) && l[..^address.Length].EndsWith("-- ", StringComparison.Ordinal))
@@ -204,10 +245,27 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
     public static string? ArpMac(string procNetArp, string address)
     {
         ArgumentNullException.ThrowIfNull(procNetArp);
-        foreach (var line in procNetArp.Split('\n').Skip(1))
+        return ArpMac(procNetArp.AsSpan(), address);
+    }
+
+    /// <inheritdoc cref="ArpMac(string, string)"/>
+    public static string? ArpMac(ReadOnlySpan<char> procNetArp, string address)
+    {
+        // Columns: IP address, HW type, Flags, HW address, Mask, Device; the first line is the header.
+        var first = true;
+        Span<Range> fields = stackalloc Range[5];
+        foreach (var line in procNetArp.EnumerateLines())
         {
-            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length >= 4 && f[0] == address && f[2] != "0x0" && f[3] != "00:00:00:00:00:00") return f[3].ToLowerInvariant();
+            if (first)
+            {
+                first = false;
+                continue;
+            }
+            if (!line.StartsWith(address, StringComparison.Ordinal) || line.Length == address.Length || line[address.Length] != ' ') continue;
+            if (line.Split(fields, ' ', StringSplitOptions.RemoveEmptyEntries) < 4) continue;
+            var flags = line[fields[2]];
+            var mac = line[fields[3]];
+            if (!flags.SequenceEqual("0x0") && !mac.SequenceEqual("00:00:00:00:00:00")) return mac.ToString().ToLowerInvariant();
         }
         return null;
     }
