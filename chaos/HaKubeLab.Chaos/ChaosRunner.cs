@@ -194,7 +194,7 @@ public static class ChaosRunner
             Log(wire.Reason is null ? $"wire: capturing on {wire.Interface} ({wire.Filter})" : $"wire: no capture, probes only: {wire.Reason}");
             using var probeStop = new CancellationTokenSource();
             var loopTasks = new List<Task>();
-            Task<TimeSpan?>? reactor = null;
+            Task<ProbeThreadStats>? reactor = null;
             var process = Process.GetCurrentProcess();
             (TimeSpan Cpu, double T)? steady = null;
             var cpuStart = process.TotalProcessorTime;
@@ -240,7 +240,8 @@ public static class ChaosRunner
                 cpu = new CpuResult(Math.Round((cpuEnd - cpuStart).TotalSeconds, 3), Math.Round(measuredUntil - wallStart, 3), Environment.ProcessorCount,
                     "Process.TotalProcessorTime of the runner over the measured window: every probe, the VIP-holder monitor and the fault calls (the Docker engine's share of a docker exec is not in it)",
                     steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null,
-                    reactor is { IsCompletedSuccessfully: true, Result: { } probeThread } ? Math.Round(probeThread.TotalSeconds, 3) : null);
+                    reactor is { IsCompletedSuccessfully: true, Result.Cpu: { } probeThread } ? Math.Round(probeThread.TotalSeconds, 3) : null,
+                    reactor is { IsCompletedSuccessfully: true } ? reactor.Result.Nice : null);
                 await _monitor.DisposeAsync().ConfigureAwait(false);
                 if (_leaders is not null) await _leaders.DisposeAsync().ConfigureAwait(false);
                 foreach (var loop in _loops) loop.Probe.Dispose();

@@ -35,21 +35,22 @@ public sealed class ProbeReactor : IDisposable
     /// <param name="origin">The grid's start on the run clock (default: now); loops with the same interval start on the same tick.</param>
     /// <param name="looks">Short synchronous looks run on the same thread and grid, after the slot's attempts have left (the VIP-holder
     /// monitor's /proc reads): on a tick the thread is awake anyway, so they cost no wake-up of their own.</param>
-    /// <returns>The CPU time the reactor's thread used (null where the kernel does not say): what measuring cost, apart from the rest of the process.</returns>
-    public static Task<TimeSpan?> RunAsync(IReadOnlyList<ProbeLoop> loops, CancellationToken cancellationToken, double? origin = null, IReadOnlyList<PeriodicLook>? looks = null)
+    /// <returns>The reactor thread's CPU time and niceness: what measuring cost, apart from the rest of the process.</returns>
+    public static Task<ProbeThreadStats> RunAsync(IReadOnlyList<ProbeLoop> loops, CancellationToken cancellationToken, double? origin = null, IReadOnlyList<PeriodicLook>? looks = null)
     {
         ArgumentNullException.ThrowIfNull(loops);
         looks ??= [];
-        if (loops.Count == 0 && looks.Count == 0) return Task.FromResult<TimeSpan?>(TimeSpan.Zero);
-        var done = new TaskCompletionSource<TimeSpan?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (loops.Count == 0 && looks.Count == 0) return Task.FromResult(new ProbeThreadStats(TimeSpan.Zero, null));
+        var done = new TaskCompletionSource<ProbeThreadStats>(TaskCreationOptions.RunContinuationsAsynchronously);
         var reactor = new ProbeReactor(loops, looks);
         var start = origin ?? (loops.Count > 0 ? loops[0].Clock.Now : 0);
         var thread = new Thread(() =>
         {
             try
             {
+                var nice = RaisePriority();
                 reactor.Run(start, cancellationToken);
-                done.SetResult(ThreadCpu());
+                done.SetResult(new ProbeThreadStats(ThreadCpu(), nice));
             }
             catch (Exception e) { done.SetException(e); }
             finally { reactor.Dispose(); }
@@ -195,6 +196,31 @@ public sealed class ProbeReactor : IDisposable
 
     private const int RusageThread = 1;
 
+    /// <summary>The niceness the probe thread asks for: above the lab's kubelets, apiservers and etcd, so that a busy host delays a probe's SYN or read less.</summary>
+    public const int ProbeNice = -10;
+
+    /// <summary>Gives this thread <see cref="ProbeNice"/> (needs CAP_SYS_NICE, which the root runner has); returns the niceness it runs at, null where unknown.</summary>
+    private static int? RaisePriority()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux()) return null;
+            var tid = GetTid();
+            if (SetPriority(PrioProcess, tid, ProbeNice) == 0) return ProbeNice;
+            return 0; // not permitted: the default
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+    }
+
+    private const int PrioProcess = 0;
+
+    [DllImport("libc", EntryPoint = "gettid")]
+    private static extern int GetTid();
+
+    /// <summary>setpriority(PRIO_PROCESS, tid, nice): on Linux a thread id sets that one thread's niceness.</summary>
+    [DllImport("libc", EntryPoint = "setpriority", SetLastError = true)]
+    private static extern int SetPriority(int which, int who, int prio);
+
     /// <summary>struct rusage on 64-bit Linux: two timevals, then fourteen longs this class does not read.</summary>
     [StructLayout(LayoutKind.Sequential)]
     private struct Rusage
@@ -224,3 +250,8 @@ public sealed class ProbeReactor : IDisposable
 
 /// <summary>A short synchronous look that runs on the <see cref="ProbeReactor"/>'s thread every <paramref name="Interval"/> (it must not block).</summary>
 public sealed record PeriodicLook(TimeSpan Interval, Action Look);
+
+/// <summary>What the probe thread cost and how it ran.</summary>
+/// <param name="Cpu">Its CPU time (getrusage RUSAGE_THREAD); null where the kernel does not say.</param>
+/// <param name="Nice">Its niceness (<see cref="ProbeReactor.ProbeNice"/> when raising it was allowed, 0 when not); null where unknown.</param>
+public sealed record ProbeThreadStats(TimeSpan? Cpu, int? Nice);

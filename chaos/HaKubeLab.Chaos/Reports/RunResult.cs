@@ -145,7 +145,9 @@ public sealed record StepResult(int Line, string Description, double Start, doub
 /// <param name="SteadyCpuSeconds">The same from 5 s into the run to its end, after start-up (JIT, first connections).</param>
 /// <param name="ProbeThreadCpuSeconds">The probes' own thread (every probe attempt and the VIP-holder look) over the same window; the rest of
 /// the process is the fault calls, the restore of the lab, the leader monitor, the wire capture and start-up.</param>
-public sealed record CpuResult(double ProcessCpuSeconds, double WallSeconds, int Cores, string Note, double? SteadyCpuSeconds = null, double? SteadyWallSeconds = null, double? ProbeThreadCpuSeconds = null)
+/// <param name="ProbeThreadNice">The probe thread's niceness (-10 when the runner may raise it, 0 when not).</param>
+public sealed record CpuResult(double ProcessCpuSeconds, double WallSeconds, int Cores, string Note, double? SteadyCpuSeconds = null, double? SteadyWallSeconds = null,
+    double? ProbeThreadCpuSeconds = null, int? ProbeThreadNice = null)
 {
     public double PercentOfOneCore => WallSeconds <= 0 ? 0 : 100 * ProcessCpuSeconds / WallSeconds;
 

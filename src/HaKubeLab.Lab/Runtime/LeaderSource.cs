@@ -97,21 +97,20 @@ public sealed partial class LeaderSource : IDisposable
     {
         if (_client is null)
             return (new Leader(ControllerManagerLease, null, Problem: "no Kubernetes"), new Leader(SchedulerLease, null, Problem: "no Kubernetes"));
-        async Task<Leader> One(string name)
+        // One list of kube-system's leases rather than a read of each: half the requests for a monitor that asks twice a second.
+        try
         {
-            try
-            {
-                var lease = await _client.CoordinationV1.ReadNamespacedLeaseAsync(name, "kube-system", cancellationToken: ct).ConfigureAwait(false);
-                return FromLease(name, lease);
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-            {
-                return new Leader(name, null, Problem: "the API did not answer through the VIP: " + Short(e));
-            }
+            var leases = await _client.CoordinationV1.ListNamespacedLeaseAsync("kube-system", cancellationToken: ct).ConfigureAwait(false);
+            Leader Of(string name) => leases.Items.FirstOrDefault(l => l.Metadata?.Name == name) is { } lease
+                ? FromLease(name, lease)
+                : new Leader(name, null, Problem: $"no lease kube-system/{name} (yet)");
+            return (Of(ControllerManagerLease), Of(SchedulerLease));
         }
-        var cm = One(ControllerManagerLease);
-        var scheduler = One(SchedulerLease);
-        return (await cm.ConfigureAwait(false), await scheduler.ConfigureAwait(false));
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            var problem = "the API did not answer through the VIP: " + Short(e);
+            return (new Leader(ControllerManagerLease, null, Problem: problem), new Leader(SchedulerLease, null, Problem: problem));
+        }
     }
 
     /// <summary>A lease as a <see cref="Leader"/>: holderIdentity <c>&lt;node&gt;_&lt;uuid&gt;</c>, since acquireTime.</summary>
@@ -130,25 +129,38 @@ public sealed partial class LeaderSource : IDisposable
     public async Task<Leader> EtcdAsync(bool history = true, CancellationToken ct = default)
     {
         if (_client is null) return new Leader("etcd", null, Problem: "no Kubernetes");
-        var running = await RunningMastersAsync(ct).ConfigureAwait(false);
-        if (running.Count == 0) return new Leader("etcd", null, Problem: "no master runs to ask etcd from");
         EtcdStatus? status = null;
         string? problem = null;
-        foreach (var master in running)
+        async Task<bool> AskAsync(string master)
         {
             try
             {
                 var r = await DockerExec.RunAsync(_docker, LabNames.Container(_topology.Name, master, LabRole.Node), EtcdctlStatusCommand(_topology), ct).ConfigureAwait(false);
                 status = ParseEndpointStatus(r.Stdout, _topology);
-                if (status.Members.Count > 0) break;
+                if (status.Members.Count > 0)
+                {
+                    _lastEtcdMaster = master;
+                    return true;
+                }
                 problem = (r.Stderr + r.Stdout).Trim().Split('\n')[0];
             }
             catch (Exception e) when (e is DockerApiException or JsonException or IOException) { problem = Short(e); }
+            return false;
+        }
+        // Ask the master that answered last time first; list the running masters only when it does not (a monitor asks every second).
+        var asked = _lastEtcdMaster is { } last && await AskAsync(last).ConfigureAwait(false);
+        List<string>? running = null;
+        if (!asked)
+        {
+            running = await RunningMastersAsync(ct).ConfigureAwait(false);
+            if (running.Count == 0) return new Leader("etcd", null, Problem: "no master runs to ask etcd from");
+            foreach (var master in running)
+                if (master != _lastEtcdMaster && await AskAsync(master).ConfigureAwait(false)) break;
         }
         if (status is null || status.Members.Count == 0) return new Leader("etcd", null, Problem: "no etcd member answered" + (problem is null ? "" : $": {problem}"));
         if (status.Leader is null) return new Leader("etcd", null, Term: status.Term, Problem: $"no leader among {string.Join(", ", status.Members)} (quorum lost?)");
         if (!history) return new Leader("etcd", status.Leader, Term: status.Term);
-        var elected = await ElectionFromLogsAsync(running, ct).ConfigureAwait(false);
+        var elected = await ElectionFromLogsAsync(running ?? await RunningMastersAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
         return elected is { } e2 && e2.Term == status.Term
             ? new Leader("etcd", status.Leader, e2.At, "etcd's log: elected at term " + e2.Term, Term: status.Term)
             : new Leader("etcd", status.Leader, Term: status.Term);
@@ -299,6 +311,8 @@ public sealed partial class LeaderSource : IDisposable
         var (stdout, stderr) = await stream.ReadOutputToEndAsync(ct).ConfigureAwait(false);
         return [.. (stdout + "\n" + stderr).Split('\n')];
     }
+
+    private volatile string? _lastEtcdMaster;
 
     private async Task<List<string>> RunningMastersAsync(CancellationToken ct)
     {
