@@ -87,4 +87,36 @@ public class ChaosProbeLoopTests
         Assert.Equal(7, new ProbeLoop(service, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(300), clock, "t").MaxInFlight);
         Assert.Equal(2, new ProbeLoop(service, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), clock, "t").MaxInFlight);
     }
+
+    [Fact]
+    public async Task A_periodic_look_runs_on_the_probe_thread_on_its_own_grid_and_a_failing_look_does_not_stop_it()
+    {
+        var clock = new RunClock();
+        var service = new RecoveringService(clock, recoversAt: 0);
+        var loop = new ProbeLoop(service, TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(400), clock, "test");
+        var looks = new List<(double T, int Thread)>();
+        var look = new PeriodicLook(TimeSpan.FromMilliseconds(40), () =>
+        {
+            lock (looks) looks.Add((clock.Now, Environment.CurrentManagedThreadId));
+            if (looks.Count % 3 == 0) throw new IOException("a /proc file went away");
+        });
+        var probeThread = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var running = ProbeReactor.RunAsync([loop], stop.Token, 0, [look]);
+        while (looks.Count < 12 && !stop.IsCancellationRequested) await Task.Delay(10);
+        await stop.CancelAsync();
+        var stats = await running;
+
+        lock (looks)
+        {
+            probeThread = looks[0].Thread;
+            Assert.True(looks.Count >= 12, $"{looks.Count} looks");
+            Assert.All(looks, l => Assert.Equal(probeThread, l.Thread)); // one thread for attempts and looks
+            Assert.NotEqual(Environment.CurrentManagedThreadId, probeThread);
+            // On the 40 ms grid: look n no earlier than n x 40 ms (a late one shifts nothing after it).
+            for (var i = 0; i < looks.Count; i++) Assert.True(looks[i].T >= i * 0.040 - 0.001, $"look {i} at {looks[i].T:0.000} s");
+        }
+        Assert.True(loop.Samples.Count >= 12, $"{loop.Samples.Count} attempts beside the looks");
+        if (OperatingSystem.IsLinux()) Assert.NotNull(stats.Cpu);
+    }
 }

@@ -142,10 +142,13 @@ public class ChaosProbeTransportTests
         private int _connections, _requests, _hang, _hungClosed, _reusedAfterHang;
 
         private readonly TimeSpan _handshakeDelay;
+        private readonly Func<int, bool>? _hangHandshake;
 
-        public LoopbackHttps(Func<int, string> answer, TimeSpan handshakeDelay = default)
+        /// <param name="hangHandshake">Connections (numbered from 1) whose handshake the server never answers.</param>
+        public LoopbackHttps(Func<int, string> answer, TimeSpan handshakeDelay = default, Func<int, bool>? hangHandshake = null)
         {
             _handshakeDelay = handshakeDelay;
+            _hangHandshake = hangHandshake;
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var request = new CertificateRequest("CN=hakubelab-test-ca", key, HashAlgorithmName.SHA256);
             request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
@@ -162,8 +165,8 @@ public class ChaosProbeTransportTests
                 while (!_stop.IsCancellationRequested)
                 {
                     var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-                    Interlocked.Increment(ref _connections);
-                    _ = Task.Run(() => ServeAsync(client, answer));
+                    var number = Interlocked.Increment(ref _connections);
+                    _ = Task.Run(() => ServeAsync(client, answer, _hangHandshake?.Invoke(number) == true));
                 }
             });
         }
@@ -183,13 +186,14 @@ public class ChaosProbeTransportTests
         /// <summary>The next <paramref name="requests"/> requests get no answer.</summary>
         public void HangNext(int requests) => Volatile.Write(ref _hang, requests);
 
-        private async Task ServeAsync(TcpClient client, Func<int, string> answer)
+        private async Task ServeAsync(TcpClient client, Func<int, string> answer, bool hang)
         {
             using var _ = client;
             await using var tls = new SslStream(client.GetStream());
             var hungHere = false;
             try
             {
+                if (hang) await Task.Delay(Timeout.Infinite, _stop.Token);
                 if (_handshakeDelay > TimeSpan.Zero) await Task.Delay(_handshakeDelay, _stop.Token);
                 await tls.AuthenticateAsServerAsync(Certificate);
                 var buffer = new byte[8192];
@@ -258,7 +262,8 @@ public class ChaosProbeTransportTests
         await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n");
         using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca);
         var before = 0;
-        var samples = await RunAsync(probe, 5, warm: () => before = server.Connections);
+        // Every attempt opens a connection of its own here: a generous timeout for the handshakes of a cold test process.
+        var samples = await RunAsync(probe, 5, TimeSpan.FromSeconds(5), warm: () => before = server.Connections, intervalMs: 100);
         Assert.All(samples, s => Assert.True(s.Ok, s.Error));
         Assert.True(server.Connections - before >= samples.Count - 1, $"{server.Connections - before} new connections for {samples.Count} attempts");
     }
@@ -302,5 +307,28 @@ public class ChaosProbeTransportTests
         var samples = await RunAsync(probe, 10, TimeSpan.FromMilliseconds(200));
         Assert.True(samples.Count(s => s.Ok) >= 8, string.Join("; ", samples.Select(s => s.Error ?? "ok")));
         Assert.True(server.Connections <= HttpsConnectionPool.MaxOpenings, $"{server.Connections} connections opened");
+    }
+
+    [Fact]
+    public async Task An_attempt_whose_own_connection_never_opens_fails_even_when_a_later_attempt_opens_one()
+    {
+        // The first connection's handshake is never answered (a SYN sent to a node that just died); the second attempt's
+        // opens at once. The first attempt must fail: succeeding on the second attempt's connection would date the
+        // recovery at the first attempt's start, before the service answered (a failover figure too early).
+        await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", hangHandshake: n => n == 1);
+        using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca, TimeSpan.FromSeconds(2));
+        var loop = new ProbeLoop(probe, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2), new RunClock(), "test");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = loop.RunAsync(stop.Token, origin: 0);
+        // Until the first attempt (t = 0) has ended and a later one has succeeded.
+        while (!(loop.Samples is { } s && s.Any(x => x.T < 0.05) && s.Any(x => x.Ok)) && !stop.IsCancellationRequested) await Task.Delay(20);
+        await stop.CancelAsync();
+        await running;
+        var samples = loop.Samples;
+        Console.WriteLine(string.Join("; ", samples.Take(6).Select(x => $"{x.T:0.000} s {x.Error ?? "ok"} {x.LatencyMs:0} ms")));
+        Assert.True(samples.Count >= 3 && samples.Any(x => x.Ok), "the probe never succeeded on loopback");
+        Assert.Equal(0, samples[0].T, 2);
+        Assert.Equal("timeout", samples[0].Error);
+        Assert.InRange(samples[0].LatencyMs, 1900, 5000);
     }
 }

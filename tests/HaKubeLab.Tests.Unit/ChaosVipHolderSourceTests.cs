@@ -47,6 +47,22 @@ public class ChaosVipHolderSourceTests
         Assert.Equal("02:42:c0:a8:64:bf", VipHolderSource.ArpMac(arp, "192.168.100.190"));
         Assert.Null(VipHolderSource.ArpMac(arp, "192.168.100.192"));
         Assert.Null(VipHolderSource.ArpMac(arp, "192.168.100.193"));
+        Assert.Null(VipHolderSource.ArpMac(arp, "192.168.100.19")); // a prefix of .190 is another address
+    }
+
+    [Fact]
+    public void Proc_files_kept_open_are_read_afresh_and_a_process_that_is_gone_is_let_go()
+    {
+        using var reader = new ProcReader();
+        var self = Environment.ProcessId;
+        Assert.True(reader.FibTrieHasLocal(self, "127.0.0.1")); // loopback is local in every namespace
+        Assert.False(reader.FibTrieHasLocal(self, "192.0.2.1")); // TEST-NET-1: local nowhere
+        for (var i = 0; i < 3; i++) Assert.True(reader.FibTrieHasLocal(self, "127.0.0.1")); // each read from offset 0, the file written anew
+        using var gone = System.Diagnostics.Process.Start("true")!;
+        gone.WaitForExit();
+        Assert.Null(reader.FibTrieHasLocal(gone.Id, "127.0.0.1"));
+        reader.CloseAllBut([]);
+        Assert.True(reader.FibTrieHasLocal(self, "127.0.0.1")); // opened again after being let go
     }
 
     [Fact]

@@ -288,11 +288,11 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
     }
 
     /// <summary>
-    /// Starts opening a connection (connect and TLS handshake, given up after the connect timeout); when it is open it goes to
-    /// the idle connections. <paramref name="done"/> is called when the opening ends either way. Null when
-    /// <see cref="MaxOpenings"/> are already in flight.
+    /// Starts opening a connection (connect and TLS handshake, given up after the connect timeout) for the attempt that calls
+    /// it; <paramref name="done"/> is called when the opening ends either way. Null when <see cref="MaxOpenings"/> are
+    /// already in flight.
     /// </summary>
-    public Task? Open(Action done)
+    public HttpsOpening? Open(Action done)
     {
         ArgumentNullException.ThrowIfNull(done);
         if (Interlocked.Increment(ref _openings) > MaxOpenings)
@@ -300,15 +300,11 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
             Interlocked.Decrement(ref _openings);
             return null;
         }
-        var opening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var opening = new HttpsOpening(Return);
         var thread = new Thread(() =>
         {
-            try
-            {
-                Return(HttpsConnection.Open(server, ssl, timeout, RestOfAnswerTimeout));
-                opening.SetResult();
-            }
-            catch (Exception e) { opening.SetException(e); }
+            try { opening.Complete(HttpsConnection.Open(server, ssl, timeout, RestOfAnswerTimeout), null); }
+            catch (Exception e) { opening.Complete(null, e); }
             finally
             {
                 Interlocked.Decrement(ref _openings);
@@ -316,9 +312,7 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
             }
         }, OpeningStackSize) { IsBackground = true, Name = "hakubelab connect" };
         thread.Start();
-        // The attempt that started it may be over: its failure is then nobody's to read.
-        opening.Task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return opening.Task;
+        return opening;
     }
 
     public void Dispose()
@@ -327,6 +321,68 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
         {
             _disposed = true;
             while (_idle.TryPop(out var connection)) connection.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// One connection being opened for one attempt. The attempt that started it takes its connection, and only that one: an
+/// attempt whose own SYN went unanswered must fail, not succeed on a connection a later attempt opened after the
+/// failover (its start time would put the recovery too early). Abandoned (the attempt timed out), the connection goes to
+/// the pool when it is open, for attempts that start later.
+/// </summary>
+public sealed class HttpsOpening
+{
+    private readonly object _gate = new();
+    private readonly Action<HttpsConnection> _toPool;
+    private HttpsConnection? _connection;
+    private bool _abandoned;
+
+    internal HttpsOpening(Action<HttpsConnection> toPool) => _toPool = toPool;
+
+    /// <summary>The opening has ended: with a connection (see <see cref="Take"/>) or with <see cref="Error"/>.</summary>
+    public bool IsCompleted { get { lock (_gate) return _completed; } }
+
+    /// <summary>Why the opening failed; null while it runs or when it succeeded.</summary>
+    public Exception? Error { get { lock (_gate) return _error; } }
+
+    private bool _completed;
+    private Exception? _error;
+
+    internal void Complete(HttpsConnection? connection, Exception? error)
+    {
+        lock (_gate)
+        {
+            _completed = true;
+            _error = error;
+            if (connection is null) return;
+            if (_abandoned) _toPool(connection);
+            else _connection = connection;
+        }
+    }
+
+    /// <summary>The opened connection, once; null before, after a failure, or when taken.</summary>
+    public HttpsConnection? Take()
+    {
+        lock (_gate)
+        {
+            var connection = _connection;
+            _connection = null;
+            return connection;
+        }
+    }
+
+    /// <summary>The attempt is over: its connection, now or when it is open, is for later attempts.</summary>
+    public void Abandon()
+    {
+        lock (_gate)
+        {
+            _abandoned = true;
+            if (_connection is { } connection)
+            {
+                _connection = null;
+                _toPool(connection);
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ namespace HaKubeLab.Chaos.Probes;
 
 /// <summary>
 /// Runs probe loops on one thread of their own. At each slot it starts the attempts that are due (what they send leaves at
-/// once), then sleeps in one poll(2) (<see cref="Socket.Select(System.Collections.IList?, System.Collections.IList?, System.Collections.IList?, int)"/>) over every attempt's socket until an answer, a deadline or
+/// once), then sleeps in one ppoll(2) (<see cref="SocketPoller"/>) over every attempt's socket until an answer, a deadline or
 /// the next slot, and moves the ready attempts on where they are. Why one thread: with asynchronous I/O every probe at 50 ms
 /// cost ~85 thread wake-ups a tick (the timer thread, the socket engine's epoll thread, thread-pool workers waking each other),
 /// and on this 2-core VM a wake-up costs more than the request it carries; here a tick costs a few.
@@ -19,6 +19,7 @@ public sealed class ProbeReactor : IDisposable
     private readonly Socket _wakeReceiver = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private readonly Socket _wakeSender = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private readonly byte[] _drain = new byte[64];
+    private readonly SocketPoller _poller = new();
     private int _woken;
 
     private ProbeReactor(IReadOnlyList<ProbeLoop> loops, IReadOnlyList<PeriodicLook> looks)
@@ -84,9 +85,8 @@ public sealed class ProbeReactor : IDisposable
         var nextLook = new long[_looks.Count];
         var inFlightOf = new int[_loops.Count];
         var inFlight = new List<InFlight>();
-        var read = new List<Socket>();
-        var write = new List<Socket>();
-        var ready = new HashSet<Socket>();
+        var waits = new List<(Socket Socket, bool Write)>();
+        var waitsFor = new List<InFlight?>();
         Action wake = Wake;
         using var stopping = ct.Register(Wake);
 
@@ -130,15 +130,6 @@ public sealed class ProbeReactor : IDisposable
                     nextSlot[i] = Math.Max(nextSlot[i] + 1, (long)Math.Floor((now - start) / interval) + 1);
                 }
 
-                for (var i = 0; i < _looks.Count; i++)
-                {
-                    var interval = _looks[i].Interval.TotalSeconds;
-                    if (now < start + nextLook[i] * interval) continue;
-                    try { _looks[i].Look(); }
-                    catch (Exception) { /* one failed look is a gap in its timeline, not the end of the probes */ }
-                    nextLook[i] = Math.Max(nextLook[i] + 1, (long)Math.Floor((clock.Now - start) / interval) + 1);
-                }
-
                 // Attempts not waiting on a socket (a request to send, a handshake that may be done) move on now.
                 Volatile.Write(ref _woken, 0);
                 foreach (var f in inFlight)
@@ -149,30 +140,39 @@ public sealed class ProbeReactor : IDisposable
                     if (!f.Done && now >= f.Deadline) Finish(f, "timeout");
                 inFlight.RemoveAll(f => f.Done);
 
+                // The looks after the requests have left, so that they do not delay what the attempts measure.
+                for (var i = 0; i < _looks.Count; i++)
+                {
+                    var interval = _looks[i].Interval.TotalSeconds;
+                    if (now < start + nextLook[i] * interval) continue;
+                    try { _looks[i].Look(); }
+                    catch (Exception) { /* one failed look is a gap in its timeline, not the end of the probes */ }
+                    nextLook[i] = Math.Max(nextLook[i] + 1, (long)Math.Floor((clock.Now - start) / interval) + 1);
+                }
+
                 // Sleep until a socket is ready, a deadline, the next slot or a wake-up.
                 var until = double.MaxValue;
                 for (var i = 0; i < _loops.Count; i++) until = Math.Min(until, start + nextSlot[i] * _loops[i].Interval.TotalSeconds);
                 for (var i = 0; i < _looks.Count; i++) until = Math.Min(until, start + nextLook[i] * _looks[i].Interval.TotalSeconds);
-                read.Clear();
-                write.Clear();
-                read.Add(_wakeReceiver);
+                waits.Clear();
+                waitsFor.Clear();
+                waits.Add((_wakeReceiver, false));
+                waitsFor.Add(null);
                 foreach (var f in inFlight)
                 {
                     until = Math.Min(until, f.Deadline);
                     if (f.Attempt.Socket is not { } socket) continue;
-                    (f.Attempt.AwaitsWrite ? write : read).Add(socket);
+                    waits.Add((socket, f.Attempt.AwaitsWrite));
+                    waitsFor.Add(f);
                 }
-                var micro = (int)Math.Clamp((until - clock.Now) * 1e6, 0, int.MaxValue);
                 // A failed connect is writable too (POLLOUT with POLLERR), a reset connection readable.
-                Socket.Select(read, write, null, micro);
-
-                ready.Clear();
-                ready.UnionWith(read);
-                ready.UnionWith(write);
-                if (ready.Remove(_wakeReceiver)) Drain();
+                var ready = _poller.Wait(waits, Math.Clamp(until - clock.Now, 0, 1));
                 if (ready.Count == 0) continue;
-                foreach (var f in inFlight)
-                    if (!f.Done && f.Attempt.Socket is { } socket && ready.Contains(socket)) Advance(f);
+                foreach (var i in ready)
+                {
+                    if (i == 0) Drain();
+                    else if (waitsFor[i] is { Done: false } f) Advance(f);
+                }
                 inFlight.RemoveAll(f => f.Done);
             }
         }
@@ -255,3 +255,63 @@ public sealed record PeriodicLook(TimeSpan Interval, Action Look);
 /// <param name="Cpu">Its CPU time (getrusage RUSAGE_THREAD); null where the kernel does not say.</param>
 /// <param name="Nice">Its niceness (<see cref="ProbeReactor.ProbeNice"/> when raising it was allowed, 0 when not); null where unknown.</param>
 public sealed record ProbeThreadStats(TimeSpan? Cpu, int? Nice);
+
+/// <summary>
+/// Waits for several sockets at once: ppoll(2) on Linux, with a reused descriptor array and a nanosecond timeout (what
+/// <see cref="Socket.Select(System.Collections.IList?, System.Collections.IList?, System.Collections.IList?, int)"/>
+/// does with lists it rebuilds and a millisecond poll(2) timeout, which wakes up to a millisecond early and polls again);
+/// Socket.Select elsewhere. Used by one thread.
+/// </summary>
+internal sealed class SocketPoller
+{
+    private PollFd[] _fds = new PollFd[32];
+    private readonly List<int> _ready = new(32);
+
+    /// <summary>The indexes in <paramref name="sockets"/> that are ready (or failed), after at most <paramref name="timeoutSeconds"/>.</summary>
+    public List<int> Wait(List<(Socket Socket, bool Write)> sockets, double timeoutSeconds)
+    {
+        _ready.Clear();
+        if (!OperatingSystem.IsLinux()) return Select(sockets, timeoutSeconds);
+        if (_fds.Length < sockets.Count) _fds = new PollFd[sockets.Count * 2];
+        for (var i = 0; i < sockets.Count; i++)
+            _fds[i] = new PollFd { Fd = (int)sockets[i].Socket.SafeHandle.DangerousGetHandle(), Events = sockets[i].Write ? PollOut : PollIn };
+        var seconds = Math.Floor(timeoutSeconds);
+        var timeout = new TimeSpec { Seconds = (long)seconds, Nanoseconds = (long)((timeoutSeconds - seconds) * 1e9) };
+        var n = PPoll(_fds, (nuint)sockets.Count, ref timeout, IntPtr.Zero);
+        if (n <= 0) return _ready; // timed out, or interrupted by a signal (the runtime's own): the caller looks again
+        for (var i = 0; i < sockets.Count; i++)
+            if (_fds[i].REvents != 0) _ready.Add(i);
+        return _ready;
+    }
+
+    private List<int> Select(List<(Socket Socket, bool Write)> sockets, double timeoutSeconds)
+    {
+        var read = sockets.Where(s => !s.Write).Select(s => s.Socket).ToList();
+        var write = sockets.Where(s => s.Write).Select(s => s.Socket).ToList();
+        Socket.Select(read, write, null, (int)Math.Clamp(timeoutSeconds * 1e6, 0, int.MaxValue));
+        for (var i = 0; i < sockets.Count; i++)
+            if ((sockets[i].Write ? write : read).Contains(sockets[i].Socket)) _ready.Add(i);
+        return _ready;
+    }
+
+    private const short PollIn = 0x1;
+    private const short PollOut = 0x4;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short REvents;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "ppoll", SetLastError = true)]
+    private static extern int PPoll([In, Out] PollFd[] fds, nuint count, ref TimeSpec timeout, IntPtr signalMask);
+}

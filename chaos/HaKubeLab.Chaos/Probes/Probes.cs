@@ -163,8 +163,8 @@ public abstract class HttpsProbe : IProbe
     }
 
     /// <summary>
-    /// One HTTPS attempt: take an idle connection, or start opening one and take the first that is ready (its own, or one a
-    /// timed-out attempt opened); send; read the answer when the socket has it; judge.
+    /// One HTTPS attempt: take an idle connection at its start, or open one of its own and use that one only (see
+    /// <see cref="HttpsOpening"/>); send; read the answer when the socket has it; judge.
     /// </summary>
     private sealed class HttpsAttempt : IProbeAttempt
     {
@@ -172,7 +172,7 @@ public abstract class HttpsProbe : IProbe
         private readonly HttpsConnectionPool _pool;
         private readonly Action _wake;
         private HttpsConnection? _connection;
-        private Task? _opening;
+        private HttpsOpening? _opening;
         private byte[]? _toSend;
         private Http1Response _answer = new();
         private int _exchange;
@@ -187,7 +187,7 @@ public abstract class HttpsProbe : IProbe
             if (_connection is null) _opening = pool.Open(wake);
         }
 
-        /// <summary>Null while waiting for a connection or while there is a request to send (the next <see cref="Advance"/> does it).</summary>
+        /// <summary>Null while waiting for its connection or while there is a request to send (the next <see cref="Advance"/> does it).</summary>
         public Socket? Socket => _toSend is null ? _connection?.Socket : null;
         public bool AwaitsWrite => false;
         public int? LocalPort => null;
@@ -198,16 +198,16 @@ public abstract class HttpsProbe : IProbe
             {
                 if (_connection is null)
                 {
-                    _connection = _pool.TakeIdle();
-                    if (_connection is null)
+                    // Too many openings in flight when this attempt started: ask again on the next turn.
+                    if (_opening is null)
                     {
-                        // The opening this attempt started failed: that is its outcome (refused, TLS ...). One that succeeded
-                        // but whose connection another attempt took first, or none at all (too many in flight): open (again).
-                        if (_opening is { IsCompleted: true } opening && !opening.IsCompletedSuccessfully)
-                            return new(ProbeErrors.Describe(opening.Exception?.GetBaseException() ?? new OperationCanceledException()));
-                        if (_opening is null or { IsCompleted: true }) _opening = _pool.Open(_wake);
+                        _opening = _pool.Open(_wake);
                         return null;
                     }
+                    if (!_opening.IsCompleted) return null;
+                    _connection = _opening.Take();
+                    if (_connection is null) return new(ProbeErrors.Describe(_opening.Error ?? new OperationCanceledException()));
+                    _opening = null;
                 }
                 if (_toSend is { } request)
                 {
@@ -236,9 +236,14 @@ public abstract class HttpsProbe : IProbe
             }
         }
 
-        /// <summary>A connection in the middle of a request is closed (its answer may still come); an opening goes on and ends in the pool.</summary>
+        /// <summary>
+        /// A connection in the middle of a request is closed (its answer may still come); an opening still running goes on and
+        /// leaves its connection in the pool.
+        /// </summary>
         public void Dispose()
         {
+            _opening?.Abandon();
+            _opening = null;
             _connection?.Dispose();
             _connection = null;
         }
