@@ -177,6 +177,9 @@ public class ChaosProbeTransportTests
         public int Connections => Volatile.Read(ref _connections);
         public int Requests => Volatile.Read(ref _requests);
 
+        /// <summary>The request line of every request, in arrival order.</summary>
+        public System.Collections.Concurrent.ConcurrentQueue<string> RequestLines { get; } = new();
+
         /// <summary>Connections the client closed after a request on them went unanswered.</summary>
         public int HungClosed => Volatile.Read(ref _hungClosed);
 
@@ -210,7 +213,13 @@ public class ChaosProbeTransportTests
                     int end;
                     while ((end = pending.IndexOf("\r\n\r\n", StringComparison.Ordinal)) >= 0)
                     {
-                        pending = pending[(end + 4)..];
+                        // A body (the write probe's, ASCII JSON) follows the head: wait for all of it, then drop it.
+                        var head = pending[..end];
+                        var length = head.Split("\r\n").Where(h => h.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+                            .Select(h => int.Parse(h["Content-Length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+                        if (pending.Length < end + 4 + length) break;
+                        RequestLines.Enqueue(head[..head.IndexOf("\r\n", StringComparison.Ordinal)]);
+                        pending = pending[(end + 4 + length)..];
                         var text = answer(Interlocked.Increment(ref _requests));
                         if (hungHere) Interlocked.Increment(ref _reusedAfterHang);
                         if (Interlocked.Decrement(ref _hang) >= 0)
@@ -330,5 +339,32 @@ public class ChaosProbeTransportTests
         Assert.Equal(0, samples[0].T, 2);
         Assert.Equal("timeout", samples[0].Error);
         Assert.InRange(samples[0].LatencyMs, 1900, 5000);
+    }
+
+    [Fact]
+    public async Task A_write_creates_the_config_map_when_missing_and_replaces_it_when_another_attempt_created_it_first()
+    {
+        // PUT: 404 (a fresh lab), POST: 409 (an overlapping attempt created it meanwhile), PUT again: 200; then 200 for every PUT.
+        await using var server = new LoopbackHttps(i => i switch
+        {
+            1 => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            2 => "HTTP/1.1 409 Conflict\r\nContent-Length: 0\r\n\r\n",
+            _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        });
+        var config = new k8s.KubernetesClientConfiguration { Host = $"https://127.0.0.1:{server.Port}", SslCaCerts = server.Ca, AccessToken = "t0k" };
+        using var probe = new ApiWriteProbe("api_write", config, TimeSpan.FromSeconds(5));
+        var loop = new ProbeLoop(probe, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(5), new RunClock(), "test");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = loop.RunAsync(stop.Token, origin: 0);
+        while (loop.Samples.Count < 2 && !stop.IsCancellationRequested) await Task.Delay(20);
+        await stop.CancelAsync();
+        await running;
+        var samples = loop.Samples;
+        Assert.True(samples.Count >= 2, "no write ended within 30 s");
+        Assert.All(samples.Take(2), s => Assert.True(s.Ok, s.Error));
+        var lines = server.RequestLines.ToArray();
+        Assert.Equal(["PUT /api/v1/namespaces/default/configmaps/hakubelab-chaos-probe HTTP/1.1", "POST /api/v1/namespaces/default/configmaps HTTP/1.1",
+            "PUT /api/v1/namespaces/default/configmaps/hakubelab-chaos-probe HTTP/1.1"], lines.Take(3));
+        Assert.Equal(1, server.Connections); // all three exchanges and the next write on one kept-alive connection
     }
 }

@@ -233,9 +233,10 @@ public sealed class HttpsConnection : IDisposable
 
 /// <summary>
 /// A probe's kept-alive connections: used by the reactor's thread, each opened on a short-lived thread of its own (see
-/// <see cref="HttpsConnection.Open"/> for why not asynchronously). An opening outlives the attempt
-/// that started it: when the attempt times out first (a slow handshake on a busy host), the connection still lands here for
-/// the next attempt instead of being thrown away, so slow handshakes cannot keep every attempt failing. At most
+/// <see cref="HttpsConnection.Open"/> for why not asynchronously). An attempt takes an idle connection when it starts, or
+/// opens one of its own (<see cref="HttpsOpening"/>) and uses only that one. An opening outlives its attempt: when the
+/// attempt times out first (a slow handshake on a busy host), the connection still lands here for attempts that start
+/// later instead of being thrown away, so slow handshakes cannot keep every attempt failing. At most
 /// <see cref="MaxOpenings"/> are in flight; each ends by its connect timeout.
 /// </summary>
 public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticationOptions ssl, TimeSpan timeout) : IDisposable

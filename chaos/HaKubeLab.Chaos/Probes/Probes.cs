@@ -316,6 +316,9 @@ public sealed class ApiWriteProbe : HttpsProbe
         // Not there yet (first run on this lab): create it within the same attempt.
         (0, 404) => (null, Http1.Request("POST", Collection, Authority, _bearer, _body)),
         (1, 201) => (ProbeOutcome.Success, null),
+        // Another attempt created it meanwhile (overlapping first attempts on a fresh lab): replace it after all.
+        (1, 409) => (null, Http1.Request("PUT", $"{Collection}/{ConfigMapName}", Authority, _bearer, _body)),
+        (2, 200) => (ProbeOutcome.Success, null),
         _ => (new ProbeOutcome("HTTP " + answer.Status), null),
     };
 }
