@@ -257,9 +257,6 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
     /// <summary>Idle connections kept at most (after an outage several openings may finish together).</summary>
     public const int MaxIdle = 4;
 
-    /// <summary>Openings now in flight.</summary>
-    public int Openings => Volatile.Read(ref _openings);
-
     /// <summary>The most recently used idle connection still open, or null.</summary>
     public HttpsConnection? TakeIdle()
     {

@@ -257,10 +257,9 @@ public sealed record PeriodicLook(TimeSpan Interval, Action Look);
 public sealed record ProbeThreadStats(TimeSpan? Cpu, int? Nice);
 
 /// <summary>
-/// Waits for several sockets at once: ppoll(2) on Linux, with a reused descriptor array and a nanosecond timeout (what
-/// <see cref="Socket.Select(System.Collections.IList?, System.Collections.IList?, System.Collections.IList?, int)"/>
-/// does with lists it rebuilds and a millisecond poll(2) timeout, which wakes up to a millisecond early and polls again);
-/// Socket.Select elsewhere. Used by one thread.
+/// Waits for several sockets at once: ppoll(2) (Linux, as is the lab) with a reused descriptor array and a nanosecond
+/// timeout, where <see cref="Socket.Select(System.Collections.IList?, System.Collections.IList?, System.Collections.IList?, int)"/>
+/// rebuilds lists on every call and rounds the timeout down to whole milliseconds (waking early to poll again). Used by one thread.
 /// </summary>
 internal sealed class SocketPoller
 {
@@ -271,7 +270,6 @@ internal sealed class SocketPoller
     public List<int> Wait(List<(Socket Socket, bool Write)> sockets, double timeoutSeconds)
     {
         _ready.Clear();
-        if (!OperatingSystem.IsLinux()) return Select(sockets, timeoutSeconds);
         if (_fds.Length < sockets.Count) _fds = new PollFd[sockets.Count * 2];
         for (var i = 0; i < sockets.Count; i++)
             _fds[i] = new PollFd { Fd = (int)sockets[i].Socket.SafeHandle.DangerousGetHandle(), Events = sockets[i].Write ? PollOut : PollIn };
@@ -281,16 +279,6 @@ internal sealed class SocketPoller
         if (n <= 0) return _ready; // timed out, or interrupted by a signal (the runtime's own): the caller looks again
         for (var i = 0; i < sockets.Count; i++)
             if (_fds[i].REvents != 0) _ready.Add(i);
-        return _ready;
-    }
-
-    private List<int> Select(List<(Socket Socket, bool Write)> sockets, double timeoutSeconds)
-    {
-        var read = sockets.Where(s => !s.Write).Select(s => s.Socket).ToList();
-        var write = sockets.Where(s => s.Write).Select(s => s.Socket).ToList();
-        Socket.Select(read, write, null, (int)Math.Clamp(timeoutSeconds * 1e6, 0, int.MaxValue));
-        for (var i = 0; i < sockets.Count; i++)
-            if ((sockets[i].Write ? write : read).Contains(sockets[i].Socket)) _ready.Add(i);
         return _ready;
     }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace HaKubeLab.Runtime;
 
@@ -101,7 +100,7 @@ public static class LabImages
         const int SigInt = 2;
         try
         {
-            if (!process.HasExited && Kill(-process.Id, SigInt) == 0)
+            if (!process.HasExited && LibC.Kill(-process.Id, SigInt) == 0)
             {
                 using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 try { await process.WaitForExitAsync(grace.Token).ConfigureAwait(false); }
@@ -111,7 +110,4 @@ public static class LabImages
         }
         catch (InvalidOperationException) { /* it has exited meanwhile */ }
     }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

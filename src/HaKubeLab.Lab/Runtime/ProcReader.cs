@@ -21,7 +21,7 @@ internal sealed class ProcReader : IDisposable
     /// <summary>Whether the namespace of process <paramref name="pid"/> has <paramref name="address"/> as a local address; null when the process is gone.</summary>
     public bool? FibTrieHasLocal(int pid, string address)
     {
-        if (Kill(pid, 0) != 0 && Marshal.GetLastPInvokeError() == Esrch)
+        if (LibC.Kill(pid, 0) != 0 && Marshal.GetLastPInvokeError() == LibC.Esrch)
         {
             Close(pid);
             return null;
@@ -90,9 +90,4 @@ internal sealed class ProcReader : IDisposable
         _arp?.Dispose();
         _arp = null;
     }
-
-    private const int Esrch = 3;
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

@@ -143,7 +143,6 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
         var holders = ImmutableArray.CreateBuilder<string>();
         var vip = topology.Vip.ToString();
         var stale = false;
-        string? arpMac;
         lock (_proc)
         {
             foreach (var node in topology.Nodes)
@@ -160,11 +159,10 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
                     case null: stale = true; break; // the process went away: it carries nothing now; find its next incarnation
                 }
             }
-            arpMac = _proc.ArpMac(vip);
             _proc.CloseAllBut([.. nodes.Values.Select(n => n.Pid)]);
         }
         if (stale) RequestRefresh();
-        return new VipHolderReading(at, holders.ToImmutable(), NodeOfMac(nodes, arpMac));
+        return new VipHolderReading(at, holders.ToImmutable(), ArpOwner(nodes, vip));
     }
 
     private Dictionary<string, NodeHandle> Snapshot()
@@ -187,8 +185,9 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
 
     private string? ArpOwner(Dictionary<string, NodeHandle> nodes, string vip)
     {
-        try { return NodeOfMac(nodes, ArpMac(File.ReadAllText("/proc/net/arp"), vip)); }
-        catch (IOException) { return null; }
+        string? mac;
+        lock (_proc) mac = _proc.ArpMac(vip);
+        return NodeOfMac(nodes, mac);
     }
 
     private string? NodeOfMac(Dictionary<string, NodeHandle> nodes, string? mac)
