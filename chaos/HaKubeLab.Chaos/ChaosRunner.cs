@@ -202,10 +202,11 @@ public static class ChaosRunner
             try
             {
                 var holderLook = await _monitor.StartAsync(ct, onProbeThread: true).ConfigureAwait(false);
-                if (kubernetes) (_leaders = new LeaderMonitor(context.Restorer.Lab.Leaders, clock)).Start();
-                BuildProbes();
-                // Every probe on one thread and one grid: loops with the same interval start on the same tick.
-                loopTasks.Add(reactor = ProbeReactor.RunAsync(_loops, probeStop.Token, clock.Now, holderLook is null ? null : [holderLook]));
+                var kubeconfigCredentials = BuildProbes();
+                if (kubeconfigCredentials is not null)
+                    _leaders = await LeaderMonitor.CreateAsync(context.Restorer.Lab.Leaders, topology, kubeconfigCredentials, clock, scenario.Name, ct).ConfigureAwait(false);
+                // Every probe (and the leader monitor's looks) on one thread and one grid: loops with the same interval start on the same tick.
+                loopTasks.Add(reactor = ProbeReactor.RunAsync([.. _loops, .. _leaders?.Loops ?? []], probeStop.Token, clock.Now, holderLook is null ? null : [holderLook]));
                 loopTasks.Add(Task.Run(async () =>
                 {
                     // A second reading after start-up (JIT, first connections), for the steady-state figure.
@@ -238,16 +239,20 @@ public static class ChaosRunner
                 process.Refresh();
                 var cpuEnd = process.TotalProcessorTime;
                 cpu = new CpuResult(Math.Round((cpuEnd - cpuStart).TotalSeconds, 3), Math.Round(measuredUntil - wallStart, 3), Environment.ProcessorCount,
-                    "Process.TotalProcessorTime of the runner over the measured window: every probe, the VIP-holder monitor and the fault calls (the Docker engine's share of a docker exec is not in it)",
+                    "Process.TotalProcessorTime of the runner over the measured window: every probe, the VIP-holder and leader monitors, the wire capture and the fault calls and undos the steps make (the Docker engine's share of a docker exec is not in it; the restore after the window is counted apart)",
                     steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null,
                     reactor is { IsCompletedSuccessfully: true, Result.Cpu: { } probeThread } ? Math.Round(probeThread.TotalSeconds, 3) : null,
                     reactor is { IsCompletedSuccessfully: true } ? reactor.Result.Nice : null);
                 await _monitor.DisposeAsync().ConfigureAwait(false);
-                if (_leaders is not null) await _leaders.DisposeAsync().ConfigureAwait(false);
+                _leaders?.Dispose();
                 foreach (var loop in _loops) loop.Probe.Dispose();
 
                 // Never leave the lab broken: undo what is still in place, whatever happened above.
+                process.Refresh();
+                var beforeRestore = process.TotalProcessorTime;
                 restore = await CleanupAsync(rootContext).ConfigureAwait(false);
+                process.Refresh();
+                restore = restore with { CpuSeconds = Math.Round((process.TotalProcessorTime - beforeRestore).TotalSeconds, 3) };
             }
 
             var result = Analyse(measuredUntil, cpu, restore, interrupted);
@@ -258,7 +263,8 @@ public static class ChaosRunner
             return checkedResult;
         }
 
-        private void BuildProbes()
+        /// <summary>Builds the probes; returns the kubeconfig they use (null without Kubernetes).</summary>
+        private KubernetesClientConfiguration? BuildProbes()
         {
             var s = scenario.Probes;
             // The VIP holder monitor reads /proc and runs no probe traffic; the probes below talk only to the lab.
@@ -279,7 +285,7 @@ public static class ChaosRunner
                 var why = $"Kubernetes does not run in lab '{topology.Name}' (no kubeconfig at {kubeconfig})";
                 foreach (var name in new[] { ProbeNames.VipApiTcp, ProbeNames.ReadyzVip, ProbeNames.ApiWrite }.Concat(topology.Nodes.Select(n => ProbeNames.NodeReadyz(n.Name))))
                     _notApplicable.Add(NotRun(name, "", why));
-                return;
+                return null;
             }
             var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig);
             var server = new Uri(config.Host);
@@ -289,6 +295,7 @@ public static class ChaosRunner
             foreach (var node in topology.Nodes)
                 Add(new ReadyzProbe(ProbeNames.NodeReadyz(node.Name), new Uri($"https://{node.Ip}:{topology.Kubernetes.ApiServerPort}"), ca));
             Add(new ApiWriteProbe(ProbeNames.ApiWrite, config));
+            return config;
         }
 
         /// <summary>The network rule: probes talk only to the lab's own addresses (its subnet) or loopback.</summary>

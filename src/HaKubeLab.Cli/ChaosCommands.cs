@@ -178,7 +178,7 @@ internal static class ChaosCommands
         Console.WriteLine($"Runner CPU: {F(r.Cpu.ProcessCpuSeconds)} s over {F(r.Cpu.WallSeconds, "0.0")} s ({F(r.Cpu.PercentOfOneCore, "0.0")} % of one core" +
                           (r.Cpu.SteadyPercentOfOneCore is { } steady ? $"; {F(steady, "0.0")} % after start-up" : "") +
                           (r.Cpu.ProbeThreadPercentOfOneCore is { } probes ? $"); the probe thread {F(r.Cpu.ProbeThreadCpuSeconds!.Value)} s ({F(probes, "0.0")} %{(r.Cpu.ProbeThreadNice is { } nice ? $", nice {nice}" : "")})" : ")"));
-        if (r.Restore is { } restore) Console.WriteLine($"Lab restored: {(restore.Ok ? "yes" : "NO")} ({F(restore.Seconds, "0.0")} s){(restore.Ok ? "" : ": " + restore.Detail)}");
+        if (r.Restore is { } restore) Console.WriteLine($"Lab restored: {(restore.Ok ? "yes" : "NO")} ({F(restore.Seconds, "0.0")} s{(restore.CpuSeconds is { } rc ? $"; runner CPU {F(rc)} s, not in the figure above" : "")}){(restore.Ok ? "" : ": " + restore.Detail)}");
         if (r.Error is not null) Console.WriteLine($"ERROR: {r.Error}");
         CompareTopologiesCommand.PrintLeaders(r);
         Console.WriteLine();

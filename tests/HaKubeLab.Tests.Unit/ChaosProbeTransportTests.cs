@@ -320,6 +320,38 @@ public class ChaosProbeTransportTests
     }
 
     [Fact]
+    public async Task A_connect_without_an_answer_is_given_up_at_the_connect_timeout_not_the_attempts()
+    {
+        // A listener whose accept queue is full drops every further SYN, as a VIP nobody holds leaves it waiting for ARP. The
+        // connect must be given up after its own 300 ms, not wait out the attempt's 2 s: a SYN that left late (after the failover)
+        // would let an attempt that started long before it succeed and date the recovery too early.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var endpoint = (IPEndPoint)listener.LocalEndPoint!;
+        var fillers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+                fillers.Add(filler);
+                try { filler.Connect(endpoint); } catch (SocketException) { /* in progress, or dropped: either fills the queue */ }
+            }
+            await Task.Delay(200);
+            using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{endpoint.Port}"), [], TimeSpan.FromMilliseconds(300));
+            var samples = await RunAsync(probe, 3, TimeSpan.FromSeconds(2), mustSucceed: false, intervalMs: 500);
+            Console.WriteLine(string.Join("; ", samples.Select(x => $"{x.T:0.000} s {x.Error ?? "ok"} {x.LatencyMs:0} ms")));
+            Assert.All(samples, x => Assert.Equal("timeout", x.Error));
+            Assert.All(samples, x => Assert.InRange(x.LatencyMs, 250, 1500));
+        }
+        finally
+        {
+            foreach (var filler in fillers) filler.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task An_attempt_whose_own_connection_never_opens_fails_even_when_a_later_attempt_opens_one()
     {
         // The first connection's handshake is never answered (a SYN sent to a node that just died); the second attempt's

@@ -47,6 +47,53 @@ public class LeaderTests
         Assert.Empty(LeaderSource.ParseEndpointStatus("Error: context deadline exceeded", Stacked).Members);
     }
 
+    // Seen on a lab: etcd 3.4.23's HTTP gateway, POST /v3/maintenance/status on m01 and m02 (64-bit numbers as strings); m03 leads.
+    private const string GatewayM01 = """{"header":{"cluster_id":"16242771336376017897","member_id":"348114206745813940","revision":"12305","raft_term":"7"},"version":"3.4.23","dbSize":"7426048","leader":"2322119355174059004","raftIndex":"13453","raftTerm":"7","raftAppliedIndex":"13453","dbSizeInUse":"3366912"}""";
+    private const string GatewayM03 = """{"header":{"cluster_id":"16242771336376017897","member_id":"2322119355174059004","revision":"12305","raft_term":"7"},"version":"3.4.23","dbSize":"7426048","leader":"2322119355174059004","raftIndex":"13453","raftTerm":"7","raftAppliedIndex":"13453","dbSizeInUse":"3366912"}""";
+
+    [Fact]
+    public void The_gateways_status_is_read_as_etcdctls_a_leader_that_did_not_answer_is_none()
+    {
+        var both = LeaderSource.ParseGatewayStatus([("m01", GatewayM01), ("m03", GatewayM03)]);
+        Assert.Equal(["m01", "m03"], both.Members);
+        Assert.Equal("m03", both.Leader);
+        Assert.Equal(7, both.Term);
+        Assert.Equal(348114206745813940UL, both.MemberIds["m01"]);
+        // m01 alone answered and names m03, which did not: nobody leads that can be asked.
+        var alone = LeaderSource.ParseGatewayStatus([("m01", GatewayM01)]);
+        Assert.Null(alone.Leader);
+        Assert.Contains("no leader among m01", LeaderSource.EtcdLeaderOf(alone).Problem);
+        Assert.Equal("no etcd member answered: m01: timeout", LeaderSource.EtcdLeaderOf(null, "m01: timeout").Problem);
+        Assert.Equal("m03", LeaderSource.EtcdLeaderOf(both).Holder);
+    }
+
+    [Fact]
+    public void Concatenated_pem_files_split_into_their_blocks_in_order()
+    {
+        const string ca = "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----";
+        const string cert = "-----BEGIN CERTIFICATE-----\nREVG\n-----END CERTIFICATE-----";
+        const string key = "-----BEGIN RSA PRIVATE KEY-----\nR0hJ\n-----END RSA PRIVATE KEY-----";
+        var blocks = LeaderSource.SplitPem(ca + "\n" + cert + "\n\n" + key + "\n");
+        Assert.Equal([ca + "\n", cert + "\n", key + "\n"], blocks);
+        Assert.Empty(LeaderSource.SplitPem("cat: /etc/kubernetes/pki/etcd/ca.crt: No such file or directory"));
+    }
+
+    [Fact]
+    public void A_lease_list_read_as_json_names_both_leaders_and_a_missing_lease_says_so()
+    {
+        const string list = """{"kind":"LeaseList","apiVersion":"coordination.k8s.io/v1","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"kube-controller-manager","namespace":"kube-system"},"spec":{"holderIdentity":"m02_5d0c","leaseDurationSeconds":15,"acquireTime":"2026-12-01T06:00:00.000000Z","renewTime":"2026-12-01T06:10:00.500000Z","leaseTransitions":3}}]}""";
+        var (cm, scheduler) = LeaderSource.LeasesOf(list);
+        Assert.Equal("m02", cm.Holder);
+        Assert.Equal("m02_5d0c", cm.Identity);
+        Assert.Equal(15, cm.LeaseDurationSeconds);
+        Assert.Equal(3, cm.Transitions);
+        Assert.Equal(new DateTimeOffset(2026, 12, 1, 6, 10, 0, 500, TimeSpan.Zero), cm.RenewTime);
+        Assert.Null(scheduler.Holder);
+        Assert.Contains("no lease kube-system/kube-scheduler", scheduler.Problem);
+        Assert.All([LeaderSource.LeasesUnread("timeout").ControllerManager, LeaderSource.LeasesUnread("timeout").Scheduler],
+            l => Assert.Equal("the API did not answer through the VIP: timeout", l.Problem));
+    }
+
     [Fact]
     public void External_members_are_named_by_their_etcd_node_and_asked_with_the_apiserver_client_certificate()
     {

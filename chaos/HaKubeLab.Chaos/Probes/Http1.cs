@@ -167,43 +167,78 @@ public sealed class HttpsConnection : IDisposable
     public Socket Socket { get; }
 
     /// <summary>
-    /// Connects and shakes hands with blocking calls, on the calling thread (one of its own: a handshake waits for the server and
-    /// must not hold the reactor), within <paramref name="timeout"/>. Blocking on purpose: a socket that never saw an asynchronous
-    /// call is not registered with .NET's socket engine, so the answers the reactor reads later wake no epoll thread and no
-    /// thread-pool worker (with asynchronous opening that was ~900 wake-ups a second with every probe at 50 ms).
+    /// Connects and shakes hands with blocking calls on the calling thread, within <paramref name="timeout"/> (the probes
+    /// connect on their own thread instead, see <see cref="HttpsConnectionPool.Open"/>, and only shake hands on another).
     /// </summary>
     public static HttpsConnection Open(IPEndPoint server, SslClientAuthenticationOptions ssl, TimeSpan timeout, TimeSpan readTimeout)
     {
         ArgumentNullException.ThrowIfNull(server);
-        ArgumentNullException.ThrowIfNull(ssl);
         var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        int Left() => (int)Math.Max(1, deadline - Environment.TickCount64);
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
+        var socket = BeginConnect(server);
         try
         {
-            try { socket.Connect(server); }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
-            {
-                if (!socket.Poll(Left() * 1000, SelectMode.SelectWrite)) throw new SocketException((int)SocketError.TimedOut);
-                var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-                if (error != SocketError.Success) throw new SocketException((int)error);
-            }
-            socket.Blocking = true;
-            socket.SendTimeout = socket.ReceiveTimeout = Left();
-            var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+            if (!socket.Poll((int)Math.Max(1, deadline - Environment.TickCount64) * 1000, SelectMode.SelectWrite)) throw new SocketException((int)SocketError.TimedOut);
+            if (ConnectError(socket) is { } error) throw new SocketException((int)error);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return Handshake(socket, ssl, TimeSpan.FromMilliseconds(Math.Max(1, deadline - Environment.TickCount64)), readTimeout);
+    }
+
+    /// <summary>A non-blocking connect: the SYN is out when this returns; the socket turns writable when the connect is done either way.</summary>
+    public static Socket BeginConnect(IPEndPoint server)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
+        try { socket.Connect(server); }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress) { /* the SYN is out */ }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return socket;
+    }
+
+    /// <summary>How a connect begun by <see cref="BeginConnect"/> ended, once the socket is writable: null when it is connected.</summary>
+    public static SocketError? ConnectError(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+        return error == SocketError.Success ? null : error;
+    }
+
+    /// <summary>
+    /// The TLS handshake on a connected socket, with blocking calls on the calling thread (one of its own: a handshake waits for
+    /// the server and must not hold the probe thread), within <paramref name="timeout"/>; takes over the socket either way.
+    /// Blocking on purpose: a socket that never saw an asynchronous call is not registered with .NET's socket engine, so the
+    /// answers the probe thread reads later wake no epoll thread and no thread-pool worker (with asynchronous opening that was
+    /// ~900 wake-ups a second with every probe at 50 ms).
+    /// </summary>
+    public static HttpsConnection Handshake(Socket connected, SslClientAuthenticationOptions ssl, TimeSpan timeout, TimeSpan readTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(connected);
+        ArgumentNullException.ThrowIfNull(ssl);
+        try
+        {
+            connected.Blocking = true;
+            connected.SendTimeout = connected.ReceiveTimeout = (int)Math.Max(1, timeout.TotalMilliseconds);
+            var tls = new SslStream(new NetworkStream(connected, ownsSocket: true), leaveInnerStreamOpen: false);
             try { tls.AuthenticateAsClient(ssl); }
             catch
             {
                 tls.Dispose();
                 throw;
             }
-            socket.SendTimeout = 0;
-            socket.ReceiveTimeout = (int)Math.Max(1, readTimeout.TotalMilliseconds);
-            return new HttpsConnection(socket, tls);
+            connected.SendTimeout = 0;
+            connected.ReceiveTimeout = (int)Math.Max(1, readTimeout.TotalMilliseconds);
+            return new HttpsConnection(connected, tls);
         }
         catch
         {
-            socket.Dispose();
+            connected.Dispose();
             throw;
         }
     }
@@ -232,12 +267,12 @@ public sealed class HttpsConnection : IDisposable
 }
 
 /// <summary>
-/// A probe's kept-alive connections: used by the reactor's thread, each opened on a short-lived thread of its own (see
-/// <see cref="HttpsConnection.Open"/> for why not asynchronously). An attempt takes an idle connection when it starts, or
+/// A probe's kept-alive connections: used by the reactor's thread, each connected there and shaken hands with on a
+/// short-lived thread of its own (see <see cref="HttpsConnection.Handshake"/> for why not asynchronously). An attempt takes an idle connection when it starts, or
 /// opens one of its own (<see cref="HttpsOpening"/>) and uses only that one. An opening outlives its attempt: when the
 /// attempt times out first (a slow handshake on a busy host), the connection still lands here for attempts that start
 /// later instead of being thrown away, so slow handshakes cannot keep every attempt failing. At most
-/// <see cref="MaxOpenings"/> are in flight; each ends by its connect timeout.
+/// <see cref="MaxOpenings"/> are in flight; each ends with its attempt (connecting) or by its connect timeout (shaking hands).
 /// </summary>
 public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticationOptions ssl, TimeSpan timeout) : IDisposable
 {
@@ -286,9 +321,11 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
     }
 
     /// <summary>
-    /// Starts opening a connection (connect and TLS handshake, given up after the connect timeout) for the attempt that calls
-    /// it; <paramref name="done"/> is called when the opening ends either way. Null when <see cref="MaxOpenings"/> are
-    /// already in flight.
+    /// Starts opening a connection for the attempt that calls it (on the probe thread): the SYN leaves at once and the attempt
+    /// waits for <see cref="HttpsOpening.Connecting"/> to turn writable with its other sockets; only a connect that succeeded
+    /// gets a short-lived thread, for the TLS handshake (given up after the connect timeout). So a dead or refusing server
+    /// costs a SYN per attempt, not a thread. <paramref name="done"/> is called when a handshake ends either way. Null when
+    /// <see cref="MaxOpenings"/> are already in flight.
     /// </summary>
     public HttpsOpening? Open(Action done)
     {
@@ -298,18 +335,18 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
             Interlocked.Decrement(ref _openings);
             return null;
         }
-        var opening = new HttpsOpening(Return);
-        var thread = new Thread(() =>
+        var opening = new HttpsOpening(Return, () => Interlocked.Decrement(ref _openings), (opening, socket) =>
         {
-            try { opening.Complete(HttpsConnection.Open(server, ssl, timeout, RestOfAnswerTimeout), null); }
-            catch (Exception e) { opening.Complete(null, e); }
-            finally
+            var thread = new Thread(() =>
             {
-                Interlocked.Decrement(ref _openings);
-                done();
-            }
-        }, OpeningStackSize) { IsBackground = true, Name = "hakubelab connect" };
-        thread.Start();
+                try { opening.Complete(HttpsConnection.Handshake(socket, ssl, timeout, RestOfAnswerTimeout), null); }
+                catch (Exception e) { opening.Complete(null, e); }
+                finally { done(); }
+            }, OpeningStackSize) { IsBackground = true, Name = "hakubelab tls" };
+            thread.Start();
+        });
+        try { opening.BeginConnect(server, timeout); }
+        catch (SocketException e) { opening.Complete(null, e); }
         return opening;
     }
 
@@ -324,19 +361,33 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
 }
 
 /// <summary>
-/// One connection being opened for one attempt. The attempt that started it takes its connection, and only that one: an
-/// attempt whose own SYN went unanswered must fail, not succeed on a connection a later attempt opened after the
-/// failover (its start time would put the recovery too early). Abandoned (the attempt timed out), the connection goes to
-/// the pool when it is open, for attempts that start later.
+/// One connection being opened for one attempt: connecting (<see cref="Connecting"/>, moved on by the attempt on the probe
+/// thread with <see cref="ConnectReady"/>), then shaking hands on a thread of its own, then done. The attempt that started it
+/// takes its connection, and only that one: an attempt whose own SYN went unanswered must fail, not succeed on a connection a
+/// later attempt opened after the failover (its start time would put the recovery too early). Abandoned (the attempt timed
+/// out) while connecting, the SYN is given up; while shaking hands, the connection goes to the pool when it is open, for
+/// attempts that start later (slow handshakes on a busy host must not keep every attempt failing).
 /// </summary>
 public sealed class HttpsOpening
 {
     private readonly object _gate = new();
     private readonly Action<HttpsConnection> _toPool;
+    private readonly Action _ended;
+    private readonly Action<HttpsOpening, Socket> _handshake;
     private HttpsConnection? _connection;
     private bool _abandoned;
+    private bool _completed;
+    private Exception? _error;
 
-    internal HttpsOpening(Action<HttpsConnection> toPool) => _toPool = toPool;
+    internal HttpsOpening(Action<HttpsConnection> toPool, Action ended, Action<HttpsOpening, Socket> handshake)
+    {
+        _toPool = toPool;
+        _ended = ended;
+        _handshake = handshake;
+    }
+
+    /// <summary>The socket of a connect in progress (wait until it is writable, then call <see cref="ConnectReady"/>); null after.</summary>
+    public Socket? Connecting { get; private set; }
 
     /// <summary>The opening has ended: with a connection (see <see cref="Take"/>) or with <see cref="Error"/>.</summary>
     public bool IsCompleted { get { lock (_gate) return _completed; } }
@@ -344,15 +395,61 @@ public sealed class HttpsOpening
     /// <summary>Why the opening failed; null while it runs or when it succeeded.</summary>
     public Exception? Error { get { lock (_gate) return _error; } }
 
-    private bool _completed;
-    private Exception? _error;
+    /// <summary>
+    /// While connecting: when the connect is given up (<see cref="System.Diagnostics.Stopwatch"/> timestamp). The connect has a
+    /// timeout of its own, shorter than a slow probe's: a SYN that waited for the VIP's ARP and left only after the failover would
+    /// make an attempt that started long before it succeed, and date the recovery too early.
+    /// </summary>
+    public long? ConnectDeadline => Connecting is null ? null : _connectDeadline;
+
+    private long _connectDeadline;
+
+    internal void BeginConnect(IPEndPoint server, TimeSpan timeout)
+    {
+        _connectDeadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        Connecting = HttpsConnection.BeginConnect(server);
+    }
+
+    /// <summary>
+    /// Moves a connect on: connected, the handshake starts on a thread of its own; failed or past its deadline, the opening
+    /// fails; otherwise (not writable yet) nothing happens.
+    /// </summary>
+    public void ConnectReady()
+    {
+        if (Connecting is not { } socket) return;
+        SocketError? error;
+        try
+        {
+            error = HttpsConnection.ConnectError(socket);
+            if (error is null && !socket.Poll(0, SelectMode.SelectWrite))
+            {
+                if (System.Diagnostics.Stopwatch.GetTimestamp() < _connectDeadline) return;
+                error = SocketError.TimedOut;
+            }
+        }
+        catch (ObjectDisposedException) { error = SocketError.OperationAborted; }
+        Connecting = null;
+        if (error is { } e)
+        {
+            socket.Dispose();
+            Complete(null, new SocketException((int)e));
+            return;
+        }
+        _handshake(this, socket);
+    }
 
     internal void Complete(HttpsConnection? connection, Exception? error)
     {
         lock (_gate)
         {
+            if (_completed)
+            {
+                connection?.Dispose();
+                return;
+            }
             _completed = true;
             _error = error;
+            _ended();
             if (connection is null) return;
             if (_abandoned) _toPool(connection);
             else _connection = connection;
@@ -370,9 +467,15 @@ public sealed class HttpsOpening
         }
     }
 
-    /// <summary>The attempt is over: its connection, now or when it is open, is for later attempts.</summary>
+    /// <summary>The attempt is over: a connect in progress is given up; a connection, now or when its handshake is done, is for later attempts.</summary>
     public void Abandon()
     {
+        if (Connecting is { } socket)
+        {
+            Connecting = null;
+            socket.Dispose();
+            Complete(null, new SocketException((int)SocketError.TimedOut));
+        }
         lock (_gate)
         {
             _abandoned = true;

@@ -10,8 +10,11 @@ namespace HaKubeLab.Chaos.Probes;
 /// for their timeout (at most <see cref="MaxInFlight"/> at once; beyond that a slot is skipped). So an attempt that hangs because
 /// it was sent to a node that just died does not hide the moment the service answers again: the first success after a failover
 /// is seen within one interval, not one timeout. In steady state an attempt ends long before the next slot and nothing overlaps.
+/// A loop made with <c>onAnswer</c> is a look, not a probe (the leader monitor's reads): every attempt goes to that callback
+/// with what its answer said, and nothing to the probe samples or the probe metrics.
 /// </summary>
-public sealed class ProbeLoop(IProbe probe, TimeSpan interval, TimeSpan timeout, RunClock clock, string scenario)
+/// <param name="onAnswer">For a look: called on the reactor's thread with each finished attempt and its answer (null on failure).</param>
+public sealed class ProbeLoop(IProbe probe, TimeSpan interval, TimeSpan timeout, RunClock clock, string scenario, Action<ProbeSample, object?>? onAnswer = null)
 {
     private readonly List<ProbeSample> _samples = new(4096);
     private readonly TagList _tags = new() { { "probe", probe.Name }, { "scenario", scenario } };
@@ -54,10 +57,16 @@ public sealed class ProbeLoop(IProbe probe, TimeSpan interval, TimeSpan timeout,
     public Task RunAsync(CancellationToken cancellationToken, double? origin = null) => ProbeReactor.RunAsync([this], cancellationToken, origin);
 
     /// <summary>Records one finished attempt: started at <paramref name="start"/>, over at <paramref name="end"/> (run clock).</summary>
-    internal void Record(double start, double end, string? error, int? localPort)
+    internal void Record(double start, double end, string? error, int? localPort, object? answer = null)
     {
         var ms = Math.Max(0, (end - start) * 1000);
         var sample = new ProbeSample(Math.Round(start, 6), Math.Round(ms, 3), error is null, error, localPort);
+        if (onAnswer is not null)
+        {
+            Last = sample;
+            onAnswer(sample, answer);
+            return;
+        }
         lock (_samples)
         {
             if (_samples.Count > 0 && _samples[^1].T > sample.T) _outOfOrder = true;

@@ -1,4 +1,5 @@
 using HaKubeLab.Chaos.Analysis;
+using System.Diagnostics;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Net.Sockets;
@@ -90,10 +91,10 @@ public sealed class ProbeReactor : IDisposable
         Action wake = Wake;
         using var stopping = ct.Register(Wake);
 
-        void Finish(InFlight f, string? failure)
+        void Finish(InFlight f, string? failure, object? answer = null)
         {
             f.Done = true;
-            _loops[f.Loop].Record(f.Start, clock.Now, failure, f.Attempt.LocalPort);
+            _loops[f.Loop].Record(f.Start, clock.Now, failure, f.Attempt.LocalPort, answer);
             inFlightOf[f.Loop]--;
             f.Attempt.Dispose();
         }
@@ -103,7 +104,7 @@ public sealed class ProbeReactor : IDisposable
             ProbeOutcome? outcome;
             try { outcome = f.Attempt.Advance(); }
             catch (Exception e) { outcome = new ProbeOutcome(e.GetType().Name + ": " + e.Message); }
-            if (outcome is { } o) Finish(f, o.Error);
+            if (outcome is { } o) Finish(f, o.Error, o.Answer);
         }
 
         try
@@ -125,7 +126,7 @@ public sealed class ProbeReactor : IDisposable
                             inFlight.Add(new InFlight(i, loop.Probe.Start(wake), t, t + loop.Timeout.TotalSeconds));
                             inFlightOf[i]++;
                         }
-                        catch (Exception e) { loop.Record(t, clock.Now, e.GetType().Name + ": " + e.Message, null); }
+                        catch (Exception e) { loop.Record(t, clock.Now, e.GetType().Name + ": " + e.Message, null, null); }
                     }
                     nextSlot[i] = Math.Max(nextSlot[i] + 1, (long)Math.Floor((now - start) / interval) + 1);
                 }
@@ -135,6 +136,10 @@ public sealed class ProbeReactor : IDisposable
                 foreach (var f in inFlight)
                     if (!f.Done && f.Attempt.Socket is null) Advance(f);
 
+                // Attempts that asked to be looked at by now (a connect past its own timeout), then those past their deadline.
+                var stamp = Stopwatch.GetTimestamp();
+                foreach (var f in inFlight)
+                    if (!f.Done && f.Attempt.CheckAt is { } at && stamp >= at) Advance(f);
                 now = clock.Now;
                 foreach (var f in inFlight)
                     if (!f.Done && now >= f.Deadline) Finish(f, "timeout");
@@ -158,9 +163,12 @@ public sealed class ProbeReactor : IDisposable
                 waitsFor.Clear();
                 waits.Add((_wakeReceiver, false));
                 waitsFor.Add(null);
+                stamp = Stopwatch.GetTimestamp();
+                var nowForChecks = clock.Now;
                 foreach (var f in inFlight)
                 {
                     until = Math.Min(until, f.Deadline);
+                    if (f.Attempt.CheckAt is { } at) until = Math.Min(until, nowForChecks + (double)(at - stamp) / Stopwatch.Frequency);
                     if (f.Attempt.Socket is not { } socket) continue;
                     waits.Add((socket, f.Attempt.AwaitsWrite));
                     waitsFor.Add(f);

@@ -39,6 +39,12 @@ public interface IProbeAttempt : IDisposable
     int? LocalPort { get; }
 
     /// <summary>
+    /// A moment (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>) at which to move the attempt on even if its socket is not
+    /// ready (a connect with a timeout of its own, shorter than the attempt's); null for none.
+    /// </summary>
+    long? CheckAt => null;
+
+    /// <summary>
     /// Moves the attempt on: called when its socket is ready, and on every turn of the reactor while <see cref="Socket"/> is null.
     /// Returns the outcome once the attempt is over, null while it goes on. Never blocks for long: at most to read the rest of an
     /// answer whose first bytes are in.
@@ -47,7 +53,8 @@ public interface IProbeAttempt : IDisposable
 }
 
 /// <summary>How an attempt ended: <see cref="Error"/> null is success, otherwise why it failed (refused, reset, HTTP 503 ...).</summary>
-public readonly record struct ProbeOutcome(string? Error)
+/// <param name="Answer">What the answer said, for a look that reads it (a lease list, an etcd member's status); null for probes.</param>
+public readonly record struct ProbeOutcome(string? Error, object? Answer = null)
 {
     public static ProbeOutcome Success => new(null);
 }
@@ -101,7 +108,7 @@ public sealed class TcpConnectProbe(string name, IPAddress address, int port) : 
 /// <summary>
 /// An HTTPS probe of an apiserver over kept-alive connections (<see cref="HttpsConnectionPool"/>): a request per attempt, not a
 /// TLS handshake. A connection that fails an attempt is dropped, so the next attempt starts from a fresh SYN; an attempt that
-/// finds no idle connection (the first, one after a failure, or one overlapping a hung one) opens a new one on the thread pool.
+/// finds no idle connection (the first, one after a failure, or one overlapping a hung one) opens one of its own (<see cref="HttpsOpening"/>).
 /// HTTP/1.1 is written and read by <see cref="Http1"/>: HttpClient cost 0.5 ms of CPU per request here, most of it in thread
 /// hand-offs, against 0.2 ms for one request and answer on the reactor's thread (measured, docs/notes/wire.md).
 /// </summary>
@@ -187,9 +194,13 @@ public abstract class HttpsProbe : IProbe
             if (_connection is null) _opening = pool.Open(wake);
         }
 
-        /// <summary>Null while waiting for its connection or while there is a request to send (the next <see cref="Advance"/> does it).</summary>
-        public Socket? Socket => _toSend is null ? _connection?.Socket : null;
-        public bool AwaitsWrite => false;
+        /// <summary>
+        /// Its opening's socket while that connects (wait until writable); null while the handshake runs (the handshake's end wakes
+        /// the reactor) or while there is a request to send (the next <see cref="Advance"/> does it); then the connection's socket.
+        /// </summary>
+        public Socket? Socket => _connection is null ? _opening?.Connecting : _toSend is null ? _connection.Socket : null;
+        public bool AwaitsWrite => _connection is null;
+        public long? CheckAt => _connection is null ? _opening?.ConnectDeadline : null;
         public int? LocalPort => null;
 
         public ProbeOutcome? Advance()
@@ -204,6 +215,7 @@ public abstract class HttpsProbe : IProbe
                         _opening = _pool.Open(_wake);
                         return null;
                     }
+                    if (_opening.Connecting is not null) _opening.ConnectReady();
                     if (!_opening.IsCompleted) return null;
                     _connection = _opening.Take();
                     if (_connection is null) return new(ProbeErrors.Describe(_opening.Error ?? new OperationCanceledException()));
@@ -278,21 +290,8 @@ public sealed class ApiWriteProbe : HttpsProbe
     private readonly string? _bearer;
 
     public ApiWriteProbe(string name, KubernetesClientConfiguration config, TimeSpan? connectTimeout = null)
-        : base(name, $"{new Uri(Checked(config).Host).Authority} (ConfigMap default/{ConfigMapName})", new Uri(config.Host), config.SslCaCerts ?? [], ClientCertificate(config), connectTimeout ?? TimeSpan.FromSeconds(1)) =>
-        _bearer = string.IsNullOrEmpty(config.AccessToken) ? null : config.AccessToken;
-
-    private static KubernetesClientConfiguration Checked(KubernetesClientConfiguration config) => config ?? throw new ArgumentNullException(nameof(config));
-
-    /// <summary>The kubeconfig's client certificate (kubeadm's admin.conf embeds one), or null.</summary>
-    private static X509Certificate2? ClientCertificate(KubernetesClientConfiguration config)
-    {
-        static string Pem(string base64) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(base64));
-        if (!string.IsNullOrEmpty(config.ClientCertificateData) && !string.IsNullOrEmpty(config.ClientCertificateKeyData))
-            return X509Certificate2.CreateFromPem(Pem(config.ClientCertificateData), Pem(config.ClientCertificateKeyData));
-        if (!string.IsNullOrEmpty(config.ClientCertificateFilePath) && !string.IsNullOrEmpty(config.ClientKeyFilePath))
-            return X509Certificate2.CreateFromPemFile(config.ClientCertificateFilePath, config.ClientKeyFilePath);
-        return null;
-    }
+        : base(name, $"{new Uri(Kubeconfig.Checked(config).Host).Authority} (ConfigMap default/{ConfigMapName})", new Uri(config.Host), config.SslCaCerts ?? [], Kubeconfig.ClientCertificate(config), connectTimeout ?? TimeSpan.FromSeconds(1)) =>
+        _bearer = Kubeconfig.Bearer(config);
 
     /// <summary>
     /// The ConfigMap the attempt writes, with the attempt's time. Written out, not serialized: reflection-based JSON
@@ -321,6 +320,26 @@ public sealed class ApiWriteProbe : HttpsProbe
         (2, 200) => (ProbeOutcome.Success, null),
         _ => (new ProbeOutcome("HTTP " + answer.Status), null),
     };
+}
+
+/// <summary>The credentials in a kubeconfig, for the probes and looks that speak to the API themselves.</summary>
+internal static class Kubeconfig
+{
+    public static KubernetesClientConfiguration Checked(KubernetesClientConfiguration config) => config ?? throw new ArgumentNullException(nameof(config));
+
+    /// <summary>The kubeconfig's client certificate (kubeadm's admin.conf embeds one), or null.</summary>
+    public static X509Certificate2? ClientCertificate(KubernetesClientConfiguration config)
+    {
+        static string Pem(string base64) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(base64));
+        if (!string.IsNullOrEmpty(config.ClientCertificateData) && !string.IsNullOrEmpty(config.ClientCertificateKeyData))
+            return X509Certificate2.CreateFromPem(Pem(config.ClientCertificateData), Pem(config.ClientCertificateKeyData));
+        if (!string.IsNullOrEmpty(config.ClientCertificateFilePath) && !string.IsNullOrEmpty(config.ClientKeyFilePath))
+            return X509Certificate2.CreateFromPemFile(config.ClientCertificateFilePath, config.ClientKeyFilePath);
+        return null;
+    }
+
+    /// <summary>The kubeconfig's bearer token, or null.</summary>
+    public static string? Bearer(KubernetesClientConfiguration config) => string.IsNullOrEmpty(config.AccessToken) ? null : config.AccessToken;
 }
 
 internal static class ProbeErrors

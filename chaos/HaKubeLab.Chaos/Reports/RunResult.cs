@@ -157,7 +157,8 @@ public sealed record CpuResult(double ProcessCpuSeconds, double WallSeconds, int
 }
 
 /// <summary>Whether the lab was back to healthy after the run undid every fault.</summary>
-public sealed record RestoreResult(bool Ok, double Seconds, string Detail);
+/// <param name="CpuSeconds">The runner's CPU time for the restore (after the measured window, so not in <see cref="CpuResult"/>).</param>
+public sealed record RestoreResult(bool Ok, double Seconds, string Detail, double? CpuSeconds = null);
 
 public enum ExpectationStatus { Passed, Failed, Skipped }
 

@@ -98,19 +98,31 @@ public sealed partial class LeaderSource : IDisposable
         if (_client is null)
             return (new Leader(ControllerManagerLease, null, Problem: "no Kubernetes"), new Leader(SchedulerLease, null, Problem: "no Kubernetes"));
         // One list of kube-system's leases rather than a read of each: half the requests for a monitor that asks twice a second.
-        try
-        {
-            var leases = await _client.CoordinationV1.ListNamespacedLeaseAsync("kube-system", cancellationToken: ct).ConfigureAwait(false);
-            Leader Of(string name) => leases.Items.FirstOrDefault(l => l.Metadata?.Name == name) is { } lease
-                ? FromLease(name, lease)
-                : new Leader(name, null, Problem: $"no lease kube-system/{name} (yet)");
-            return (Of(ControllerManagerLease), Of(SchedulerLease));
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            var problem = "the API did not answer through the VIP: " + Short(e);
-            return (new Leader(ControllerManagerLease, null, Problem: problem), new Leader(SchedulerLease, null, Problem: problem));
-        }
+        try { return LeasesOf(await _client.CoordinationV1.ListNamespacedLeaseAsync("kube-system", cancellationToken: ct).ConfigureAwait(false)); }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested) { return LeasesUnread(Short(e)); }
+    }
+
+    /// <summary>The API path of kube-system's lease list (what <see cref="LeasesAsync"/> reads; the chaos runner's leader monitor GETs it itself).</summary>
+    public const string LeaseListPath = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases";
+
+    /// <summary>The controller-manager's and the scheduler's leaders in a list of kube-system's leases.</summary>
+    public static (Leader ControllerManager, Leader Scheduler) LeasesOf(V1LeaseList leases)
+    {
+        ArgumentNullException.ThrowIfNull(leases);
+        Leader Of(string name) => leases.Items?.FirstOrDefault(l => l.Metadata?.Name == name) is { } lease
+            ? FromLease(name, lease)
+            : new Leader(name, null, Problem: $"no lease kube-system/{name} (yet)");
+        return (Of(ControllerManagerLease), Of(SchedulerLease));
+    }
+
+    /// <summary>The same from the list's JSON (the body of a GET of <see cref="LeaseListPath"/>).</summary>
+    public static (Leader ControllerManager, Leader Scheduler) LeasesOf(string json) => LeasesOf(KubernetesJson.Deserialize<V1LeaseList>(json));
+
+    /// <summary>Both leases unread because the API did not answer (<paramref name="why"/>: timeout, refused ...).</summary>
+    public static (Leader ControllerManager, Leader Scheduler) LeasesUnread(string why)
+    {
+        var problem = "the API did not answer through the VIP: " + why;
+        return (new Leader(ControllerManagerLease, null, Problem: problem), new Leader(SchedulerLease, null, Problem: problem));
     }
 
     /// <summary>A lease as a <see cref="Leader"/>: holderIdentity <c>&lt;node&gt;_&lt;uuid&gt;</c>, since acquireTime.</summary>
@@ -157,14 +169,67 @@ public sealed partial class LeaderSource : IDisposable
             foreach (var master in running)
                 if (master != _lastEtcdMaster && await AskAsync(master).ConfigureAwait(false)) break;
         }
+        var leader = EtcdLeaderOf(status, problem);
+        if (leader.Holder is null || !history) return leader;
+        var elected = await ElectionFromLogsAsync(running ?? await RunningMastersAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        return elected is { } e2 && e2.Term == leader.Term
+            ? leader with { Since = e2.At, SinceSource = "etcd's log: elected at term " + e2.Term }
+            : leader;
+    }
+
+    /// <summary>etcd's leader as the members that answered say it (<paramref name="problem"/>: why none did, when none did).</summary>
+    public static Leader EtcdLeaderOf(EtcdStatus? status, string? problem = null)
+    {
         if (status is null || status.Members.Count == 0) return new Leader("etcd", null, Problem: "no etcd member answered" + (problem is null ? "" : $": {problem}"));
         if (status.Leader is null) return new Leader("etcd", null, Term: status.Term, Problem: $"no leader among {string.Join(", ", status.Members)} (quorum lost?)");
-        if (!history) return new Leader("etcd", status.Leader, Term: status.Term);
-        var elected = await ElectionFromLogsAsync(running ?? await RunningMastersAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-        return elected is { } e2 && e2.Term == status.Term
-            ? new Leader("etcd", status.Leader, e2.At, "etcd's log: elected at term " + e2.Term, Term: status.Term)
-            : new Leader("etcd", status.Leader, Term: status.Term);
+        return new Leader("etcd", status.Leader, Term: status.Term);
     }
+
+    /// <summary>The etcd members a client asks, by name and address: the masters when stacked, the etcd nodes when external.</summary>
+    public static IReadOnlyList<(string Name, System.Net.IPAddress Ip)> EtcdMembers(LabTopology topology)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        return External(topology) ? [.. topology.Etcd.Nodes.Select(n => (n.Name, n.Ip))] : [.. topology.Nodes.Select(n => (n.Name, n.Ip))];
+    }
+
+    private static bool External(LabTopology topology) => topology.Etcd.Topology == EtcdTopology.External && !topology.Etcd.Nodes.IsEmpty;
+
+    /// <summary>
+    /// The etcd CA and the client certificate a master keeps for reading etcd (kubeadm's layout): stacked, the etcd
+    /// healthcheck client; external, the apiserver's etcd client (external members do not know the healthcheck CA's client).
+    /// </summary>
+    private static (string Ca, string Certificate, string Key) EtcdClientFiles(LabTopology topology) => External(topology)
+        ? ("/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/apiserver-etcd-client.crt", "/etc/kubernetes/pki/apiserver-etcd-client.key")
+        : ("/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/etcd/healthcheck-client.crt", "/etc/kubernetes/pki/etcd/healthcheck-client.key");
+
+    /// <summary>What a client needs to ask etcd's members itself over HTTPS (PEM).</summary>
+    public sealed record EtcdClientCredentials(string CaPem, string CertificatePem, string KeyPem);
+
+    /// <summary>
+    /// The etcd CA and client certificate, read once from a running master, for asking the members directly over HTTPS
+    /// (the chaos runner's leader monitor asks every second: a docker exec of etcdctl each time cost ~0.8 % of a core).
+    /// Null when no master runs or the files are not there (no Kubernetes yet).
+    /// </summary>
+    public async Task<EtcdClientCredentials?> EtcdCredentialsAsync(CancellationToken ct = default)
+    {
+        var (ca, certificate, key) = EtcdClientFiles(_topology);
+        foreach (var master in await RunningMastersAsync(ct).ConfigureAwait(false))
+        {
+            try
+            {
+                var r = await DockerExec.RunAsync(_docker, LabNames.Container(_topology.Name, master, LabRole.Node), ["cat", ca, certificate, key], ct).ConfigureAwait(false);
+                if (r.ExitCode == 0 && SplitPem(r.Stdout) is [var caPem, var certificatePem, var keyPem]) return new EtcdClientCredentials(caPem, certificatePem, keyPem);
+            }
+            catch (DockerApiException) { /* try the next master */ }
+        }
+        return null;
+    }
+
+    [GeneratedRegex(@"-----BEGIN (?<kind>[A-Z ]+)-----.*?-----END \k<kind>-----", RegexOptions.Singleline)]
+    private static partial Regex PemBlock();
+
+    /// <summary>The PEM blocks of concatenated files, in order.</summary>
+    public static IReadOnlyList<string> SplitPem(string text) => [.. PemBlock().Matches(text ?? "").Select(m => m.Value + "\n")];
 
     /// <summary>Who holds the VIP and, with <paramref name="history"/>, since keepalived's last MASTER line there.</summary>
     public async Task<Leader> VipAsync(bool history = true, CancellationToken ct = default)
@@ -181,17 +246,16 @@ public sealed partial class LeaderSource : IDisposable
         catch (DockerApiException) { return new Leader("vip", holder); }
     }
 
+    /// <summary>etcd's client port on every member.</summary>
+    public const int EtcdClientPort = 2379;
+
     /// <summary>The etcdctl command, run inside a master, that asks every member for its status (JSON).</summary>
     public static IReadOnlyList<string> EtcdctlStatusCommand(LabTopology topology)
     {
         ArgumentNullException.ThrowIfNull(topology);
-        if (topology.Etcd.Topology == EtcdTopology.External && !topology.Etcd.Nodes.IsEmpty)
-            // kubeadm's layout for external etcd: the etcd CA and the apiserver's etcd client certificate on every master.
-            return ["etcdctl", $"--endpoints={string.Join(",", topology.Etcd.Nodes.Select(n => $"https://{n.Ip}:2379"))}",
-                "--cacert=/etc/kubernetes/pki/etcd/ca.crt", "--cert=/etc/kubernetes/pki/apiserver-etcd-client.crt", "--key=/etc/kubernetes/pki/apiserver-etcd-client.key",
-                "--dial-timeout=1s", "--command-timeout=2s", "endpoint", "status", "-w", "json"];
-        return ["etcdctl", $"--endpoints={string.Join(",", topology.Nodes.Select(n => $"https://{n.Ip}:2379"))}",
-            "--cacert=/etc/kubernetes/pki/etcd/ca.crt", "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt", "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key",
+        var (ca, certificate, key) = EtcdClientFiles(topology);
+        return ["etcdctl", $"--endpoints={string.Join(",", EtcdMembers(topology).Select(m => $"https://{m.Ip}:{EtcdClientPort}"))}",
+            $"--cacert={ca}", $"--cert={certificate}", $"--key={key}",
             "--dial-timeout=1s", "--command-timeout=2s", "endpoint", "status", "-w", "json"];
     }
 
@@ -219,28 +283,55 @@ public sealed partial class LeaderSource : IDisposable
     public static EtcdStatus ParseEndpointStatus(string json, IReadOnlyDictionary<string, string> byIp)
     {
         ArgumentNullException.ThrowIfNull(byIp);
-        var members = new List<string>();
-        var ids = new Dictionary<string, ulong>();
-        var leaders = new Dictionary<ulong, int>();
-        long? term = null;
+        var answers = new List<(string, JsonElement)>();
         var start = json?.IndexOf('[') ?? -1;
-        if (start < 0) return new EtcdStatus([], null, null, ids);
+        if (start < 0) return Decide([]);
         using var doc = JsonDocument.Parse(json![start..]);
         foreach (var e in doc.RootElement.EnumerateArray())
         {
             if (!e.TryGetProperty("Endpoint", out var ep) || !e.TryGetProperty("Status", out var status)) continue;
             var host = new Uri(ep.GetString()!).Host;
             var name = byIp.GetValueOrDefault(host, host == "127.0.0.1" ? "" : host);
-            if (name.Length == 0) continue;
+            if (name.Length > 0) answers.Add((name, status));
+        }
+        return Decide(answers);
+    }
+
+    /// <summary>
+    /// The same reading of what each member said through etcd's HTTP gateway (the body of POST /v3/maintenance/status, which
+    /// writes 64-bit numbers as strings); members that did not answer are simply absent.
+    /// </summary>
+    public static EtcdStatus ParseGatewayStatus(IEnumerable<(string Member, string Json)> answers)
+    {
+        ArgumentNullException.ThrowIfNull(answers);
+        var docs = answers.Select(a => (a.Member, Doc: JsonDocument.Parse(a.Json))).ToList();
+        try { return Decide([.. docs.Select(d => (d.Member, d.Doc.RootElement))]); }
+        finally { foreach (var d in docs) d.Doc.Dispose(); }
+    }
+
+    /// <summary>From each answering member's status: the members, their ids, the leader most of them name (and only if it answered itself: a dead leader is no leader), the highest term.</summary>
+    private static EtcdStatus Decide(IReadOnlyList<(string Name, JsonElement Status)> answers)
+    {
+        var members = new List<string>();
+        var ids = new Dictionary<string, ulong>();
+        var leaders = new Dictionary<ulong, int>();
+        long? term = null;
+        static ulong? U64(JsonElement e) => e.ValueKind switch
+        {
+            JsonValueKind.Number => e.GetUInt64(),
+            JsonValueKind.String when ulong.TryParse(e.GetString(), CultureInfo.InvariantCulture, out var v) => v,
+            _ => null,
+        };
+        foreach (var (name, status) in answers)
+        {
             members.Add(name);
-            if (status.TryGetProperty("header", out var header) && header.TryGetProperty("member_id", out var id)) ids[name] = id.GetUInt64();
-            if (status.TryGetProperty("leader", out var l) && l.GetUInt64() is var leader and not 0) leaders[leader] = leaders.GetValueOrDefault(leader) + 1;
+            if (status.TryGetProperty("header", out var header) && header.TryGetProperty("member_id", out var id) && U64(id) is { } memberId) ids[name] = memberId;
+            if (status.TryGetProperty("leader", out var l) && U64(l) is { } leader and not 0) leaders[leader] = leaders.GetValueOrDefault(leader) + 1;
             // etcd 3.4 writes the term as raftTerm (and raft_term in the header); older etcdctl as raft_term.
             foreach (var t in new[] { status.TryGetProperty("raftTerm", out var a) ? a : default, status.TryGetProperty("raft_term", out var b) ? b : default,
                                       status.TryGetProperty("header", out var h2) && h2.TryGetProperty("raft_term", out var c) ? c : default })
-                if (t.ValueKind == JsonValueKind.Number) term = Math.Max(term ?? 0, t.GetInt64());
+                if (U64(t) is { } v) term = Math.Max(term ?? 0, (long)v);
         }
-        // The member most answering members name as leader, and only if it is one of them (a dead leader is no leader).
         var top = leaders.OrderByDescending(kv => kv.Value).Select(kv => kv.Key).FirstOrDefault();
         var leaderName = top == 0 ? null : ids.FirstOrDefault(kv => kv.Value == top).Key;
         return new EtcdStatus(members, leaderName, term, ids);
