@@ -155,3 +155,7 @@ public sealed class ExternalEtcdKubernetesCollection : ICollectionFixture<Extern
 
 [CollectionDefinition("k8s-recommended")]
 public sealed class RecommendedKubernetesCollection : ICollectionFixture<RecommendedKubernetesLab>;
+
+/// <summary>Tests that must not share the host with other labs (sub-second timing that a busy host would decide): run after the others, one at a time.</summary>
+[CollectionDefinition("alone", DisableParallelization = true)]
+public sealed class AloneCollection;

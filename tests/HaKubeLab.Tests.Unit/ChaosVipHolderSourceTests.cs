@@ -1,3 +1,4 @@
+using System.Net;
 using HaKubeLab.Chaos.Probes;
 using HaKubeLab.Runtime;
 
@@ -55,15 +56,66 @@ public class ChaosVipHolderSourceTests
     {
         using var reader = new ProcReader();
         var self = Environment.ProcessId;
-        Assert.True(reader.FibTrieHasLocal(self, "127.0.0.1")); // loopback is local in every namespace
-        Assert.False(reader.FibTrieHasLocal(self, "192.0.2.1")); // TEST-NET-1: local nowhere
-        for (var i = 0; i < 3; i++) Assert.True(reader.FibTrieHasLocal(self, "127.0.0.1")); // each read from offset 0, the file written anew
+        var loopback = IPAddress.Loopback;
+        Assert.True(reader.HasLocalAddress(self, loopback)); // loopback is local in every namespace
+        Assert.False(reader.HasLocalAddress(self, IPAddress.Parse("192.0.2.1"))); // TEST-NET-1: local nowhere
+        for (var i = 0; i < 3; i++) Assert.True(reader.HasLocalAddress(self, loopback)); // each look reads what changed since the last
         using var gone = System.Diagnostics.Process.Start("true")!;
         gone.WaitForExit();
-        Assert.Null(reader.FibTrieHasLocal(gone.Id, "127.0.0.1"));
+        Assert.Null(reader.HasLocalAddress(gone.Id, loopback));
         reader.CloseAllBut([]);
-        Assert.True(reader.FibTrieHasLocal(self, "127.0.0.1")); // opened again after being let go
+        Assert.True(reader.HasLocalAddress(self, loopback)); // opened again after being let go
     }
+
+    [Fact]
+    public void A_namespaces_address_events_follow_an_address_added_and_removed()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "this test makes a network namespace of its own (unshare) and enters it (nsenter), which needs root, as the lab does");
+        // A thread of this test in a new, empty network namespace: nothing in it is reachable from anywhere.
+        using var ready = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        string? path = null;
+        var holder = new Thread(() =>
+        {
+            if (Unshare(0x40000000) == 0) path = $"/proc/{Environment.ProcessId}/task/{GetTid()}/ns/net";
+            ready.Set();
+            release.Wait();
+        }) { IsBackground = true };
+        holder.Start();
+        ready.Wait();
+        try
+        {
+            Assert.True(path is not null, "unshare(CLONE_NEWNET) failed");
+            using var watch = NetlinkAddresses.Open(path!);
+            Assert.True(watch is not null, "could not watch the namespace's addresses");
+            var address = IPAddress.Parse("192.0.2.7");
+            Assert.Equal(false, watch!.Has(address));
+            Ip(path!, "addr add 192.0.2.7/32 dev lo");
+            Assert.Equal(true, watch.Has(address));
+            Assert.Contains(address, watch.Addresses()!);
+            Ip(path!, "addr del 192.0.2.7/32 dev lo");
+            Assert.Equal(false, watch.Has(address));
+        }
+        finally
+        {
+            release.Set();
+            holder.Join();
+        }
+    }
+
+    private static void Ip(string netns, string arguments)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("nsenter", $"--net={netns} ip {arguments}") { RedirectStandardError = true })!;
+        var error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"nsenter --net={netns} ip {arguments}: {error}");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "unshare", SetLastError = true)]
+    private static extern int Unshare(int flags);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "gettid")]
+    private static extern int GetTid();
 
     [Fact]
     public void Keepalived_notify_lines_parse_with_nanoseconds_cut_to_ticks()

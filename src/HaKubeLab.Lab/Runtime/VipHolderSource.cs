@@ -153,7 +153,7 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
                     stale = true; // a stopped node: notice its restart soon
                     continue;
                 }
-                switch (_proc.FibTrieHasLocal(n.Pid, vip))
+                switch (_proc.HasLocalAddress(n.Pid, topology.Vip))
                 {
                     case true: holders.Add(node.Name); break;
                     case null: stale = true; break; // the process went away: it carries nothing now; find its next incarnation
