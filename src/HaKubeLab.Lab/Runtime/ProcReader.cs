@@ -53,6 +53,9 @@ internal sealed class ProcReader : IDisposable
         }
     }
 
+    /// <summary>Whether every node looked at so far is read from its address events (none fell back to fib_trie).</summary>
+    public bool UsesAddressEvents => _netlink.Count > 0 && _netlink.Values.All(w => w is not null);
+
     /// <summary>The MAC the host's neighbour table has for <paramref name="address"/>; null when absent, incomplete or unreadable.</summary>
     public string? ArpMac(string address)
     {

@@ -31,8 +31,9 @@ public sealed record VipHolderReading(DateTimeOffset At, ImmutableArray<string> 
 }
 
 /// <summary>
-/// The one way the lab finds who holds the VIP: each node's interfaces, read from the host as
-/// <c>/proc/&lt;pid&gt;/net/fib_trie</c> of a process in the node's network namespace (a file read, no process started),
+/// The one way the lab finds who holds the VIP: each node's interfaces, read from the host through a process in the node's
+/// network namespace: its address events (an rtnetlink socket made inside the namespace, see <see cref="NetlinkAddresses"/>)
+/// or, where the namespace cannot be entered, its <c>/proc/&lt;pid&gt;/net/fib_trie</c> (a file read, no process started),
 /// with the host's ARP entry only to break ties. Where the host's /proc of the nodes cannot be read (not root, or a
 /// remote engine) it falls back to <c>docker exec ip addr</c> in each node, and says so in <see cref="Method"/>.
 /// Cheap enough to call every 50 ms; call <see cref="RefreshAsync"/> after a node restarted (new PIDs).
@@ -53,7 +54,14 @@ public sealed partial class VipHolderSource(IDockerClient docker, LabTopology to
     /// <summary>How the interfaces are read, for reports.</summary>
     public string Method => UsesExec
         ? $"docker exec 'ip -4 addr show dev {topology.Keepalived.Interface}' in each node (the host's /proc of the nodes cannot be read)"
-        : "each node's /proc/<pid>/net/fib_trie read from the host";
+        : AddressEvents()
+            ? "each node's IPv4 address events (an rtnetlink socket inside its network namespace), read from the host"
+            : "each node's /proc/<pid>/net/fib_trie read from the host";
+
+    private bool AddressEvents()
+    {
+        lock (_proc) return _proc.UsesAddressEvents;
+    }
 
     /// <summary>Finds each node's PID and MAC; picks the method. Called by the first <see cref="ReadAsync"/> when not called before.</summary>
     public async Task InitializeAsync(CancellationToken ct)
