@@ -139,7 +139,8 @@ public class ChaosProbeTransportTests
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _accepting;
-        private int _connections, _requests, _hang, _hungClosed, _reusedAfterHang;
+        private int _connections, _requests, _hang, _hungClosed, _reusedAfterHang, _slow, _reusedAfterSlow;
+        private TimeSpan _slowBy;
 
         private readonly TimeSpan _handshakeDelay;
         private readonly Func<int, bool>? _hangHandshake;
@@ -189,11 +190,22 @@ public class ChaosProbeTransportTests
         /// <summary>The next <paramref name="requests"/> requests get no answer.</summary>
         public void HangNext(int requests) => Volatile.Write(ref _hang, requests);
 
+        /// <summary>The next <paramref name="requests"/> requests are answered <paramref name="by"/> late.</summary>
+        public void SlowNext(int requests, TimeSpan by)
+        {
+            _slowBy = by;
+            Volatile.Write(ref _slow, requests);
+        }
+
+        /// <summary>Requests that came on a connection after a late answer on it (a client that kept the connection through it).</summary>
+        public int ReusedAfterSlow => Volatile.Read(ref _reusedAfterSlow);
+
         private async Task ServeAsync(TcpClient client, Func<int, string> answer, bool hang)
         {
             using var _ = client;
             await using var tls = new SslStream(client.GetStream());
             var hungHere = false;
+            var slowHere = false;
             try
             {
                 if (hang) await Task.Delay(Timeout.Infinite, _stop.Token);
@@ -222,10 +234,16 @@ public class ChaosProbeTransportTests
                         pending = pending[(end + 4 + length)..];
                         var text = answer(Interlocked.Increment(ref _requests));
                         if (hungHere) Interlocked.Increment(ref _reusedAfterHang);
+                        if (slowHere) Interlocked.Increment(ref _reusedAfterSlow);
                         if (Interlocked.Decrement(ref _hang) >= 0)
                         {
                             hungHere = true; // this one is never answered
                             continue;
+                        }
+                        if (Interlocked.Decrement(ref _slow) >= 0)
+                        {
+                            await Task.Delay(_slowBy, _stop.Token);
+                            slowHere = true;
                         }
                         await tls.WriteAsync(Encoding.ASCII.GetBytes(text), _stop.Token);
                         if (text.Contains("Connection: close", StringComparison.Ordinal)) return;
@@ -298,13 +316,29 @@ public class ChaosProbeTransportTests
         static bool Recovered(IReadOnlyList<ProbeSample> s) => s.Count(x => !x.Ok) >= 2 && s.Count >= 5 && s.TakeLast(5).All(x => x.Ok);
         var samples = await RunAsync(probe, 0, TimeSpan.FromMilliseconds(300), () => server.HangNext(2), until: Recovered);
         var hung = samples.Where(s => !s.Ok).ToList();
-        Console.WriteLine($"{hung.Count} failed attempts of {samples.Count}");
+        Console.WriteLine($"{hung.Count} failed attempts of {samples.Count}: " + string.Join("; ", samples.Select(x => $"{x.T:0.000} {x.Error ?? "ok"} {x.LatencyMs:0}")));
         Assert.All(hung, s => Assert.Equal("timeout", s.Error));
         Assert.All(hung, s => Assert.InRange(s.LatencyMs, 290, 3000));
-        // Each connection whose request timed out is closed by the probe and never carries another request.
+        // Each connection whose request timed out never carries another request (it waits for a late answer that never comes)
+        // and is closed: after DrainFor, or when the probe is disposed.
+        probe.Dispose();
         for (var i = 0; i < 100 && server.HungClosed < 2; i++) await Task.Delay(50);
         Assert.Equal(2, server.HungClosed);
         Assert.Equal(0, server.ReusedAfterHang);
+    }
+
+    [Fact]
+    public async Task A_connection_whose_answer_came_after_the_timeout_serves_again_instead_of_a_new_handshake()
+    {
+        // Two answers come 600 ms late, the attempts give up after 300 ms: the connections wait for their late answers and then
+        // carry later requests (a slow apiserver while etcd elects must not cost a TLS handshake per attempt).
+        await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca);
+        static bool Recovered(IReadOnlyList<ProbeSample> s) => s.Count(x => !x.Ok) >= 2 && s.Count >= 20 && s.TakeLast(5).All(x => x.Ok);
+        var samples = await RunAsync(probe, 0, TimeSpan.FromMilliseconds(300), () => server.SlowNext(2, TimeSpan.FromMilliseconds(600)), until: Recovered);
+        Console.WriteLine($"{samples.Count(s => !s.Ok)} late attempts of {samples.Count}; {server.Connections} connections; {server.ReusedAfterSlow} requests on a connection after its late answer");
+        Assert.All(samples.Where(s => !s.Ok), s => Assert.Equal("timeout", s.Error));
+        Assert.True(server.ReusedAfterSlow >= 1, "no connection carried a request after its late answer: each was closed and replaced by a new handshake");
     }
 
     [Fact]

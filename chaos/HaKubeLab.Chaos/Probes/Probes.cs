@@ -228,7 +228,12 @@ public abstract class HttpsProbe : IProbe
                     _toSend = null;
                     return null;
                 }
-                if (!_connection.Receive(_answer)) return new("closed");
+                if (!_connection.Receive(_answer))
+                {
+                    _connection.Dispose();
+                    _connection = null;
+                    return new("closed");
+                }
                 var (outcome, next) = _probe.Judge(_answer, _exchange);
                 if (next is not null && _answer.KeepAlive)
                 {
@@ -245,19 +250,27 @@ public abstract class HttpsProbe : IProbe
             }
             catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException or InvalidOperationException or FormatException)
             {
+                // A connection that failed is never used again.
+                _connection?.Dispose();
+                _connection = null;
                 return new(ProbeErrors.Describe(e));
             }
         }
 
         /// <summary>
-        /// A connection in the middle of a request is closed (its answer may still come); an opening still running goes on and
-        /// leaves its connection in the pool.
+        /// Gave up (timed out): a connection whose request was sent waits in the pool for the late answer and serves again after it
+        /// (<see cref="HttpsConnectionPool.Drain"/>); one with nothing in flight goes back to the pool; an opening still running goes on
+        /// and leaves its connection in the pool.
         /// </summary>
         public void Dispose()
         {
             _opening?.Abandon();
             _opening = null;
-            _connection?.Dispose();
+            if (_connection is { } connection)
+            {
+                if (_toSend is null) _pool.Drain(connection, _answer);
+                else _pool.Return(connection); // nothing in flight on it
+            }
             _connection = null;
         }
     }
