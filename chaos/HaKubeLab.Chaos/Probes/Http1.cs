@@ -289,14 +289,19 @@ public sealed class HttpsConnectionPool(IPEndPoint server, SslClientAuthenticati
     /// <summary>Stack of an opening's thread: a TLS handshake needs far less than the default 8 MiB.</summary>
     private const int OpeningStackSize = 512 * 1024;
 
-    /// <summary>Idle connections kept at most (after an outage several openings may finish together).</summary>
-    public const int MaxIdle = 4;
+    /// <summary>
+    /// Idle connections kept at most: as many as openings may be in flight. HTTP/1.1 carries one request at a time, so a server
+    /// answering in 2 s to an attempt every 50 ms needs ~40 connections at once; keeping only 4 of them closed the rest as they
+    /// came back and opened them anew moments later (measured on an overloaded lab: a TLS handshake per attempt, the runner at
+    /// 18-24 % of a core, which loaded the apiservers further).
+    /// </summary>
+    public const int MaxIdle = MaxOpenings;
 
     /// <summary>How long a connection whose attempt gave up may take to deliver the late answer before it is closed.</summary>
     public static readonly TimeSpan DrainFor = TimeSpan.FromSeconds(2);
 
     /// <summary>Connections waiting for a late answer at most.</summary>
-    public const int MaxDraining = 4;
+    public const int MaxDraining = MaxOpenings;
 
     private readonly List<(HttpsConnection Connection, Http1Response Answer, long Until)> _draining = [];
 
