@@ -197,6 +197,7 @@ public static class ChaosRunner
             Task<ProbeThreadStats>? reactor = null;
             var process = Process.GetCurrentProcess();
             (TimeSpan Cpu, double T)? steady = null;
+            // The CPU window opens when the probes start (below): reading PIDs, the etcd client certificate and the kubeconfig before is set-up.
             var cpuStart = process.TotalProcessorTime;
             var wallStart = clock.Now;
             try
@@ -205,6 +206,9 @@ public static class ChaosRunner
                 var kubeconfigCredentials = BuildProbes();
                 if (kubeconfigCredentials is not null)
                     _leaders = await LeaderMonitor.CreateAsync(context.Restorer.Lab.Leaders, topology, kubeconfigCredentials, clock, scenario.Name, ct).ConfigureAwait(false);
+                process.Refresh();
+                cpuStart = process.TotalProcessorTime;
+                wallStart = clock.Now;
                 // Every probe (and the leader monitor's looks) on one thread and one grid: loops with the same interval start on the same tick.
                 loopTasks.Add(reactor = ProbeReactor.RunAsync([.. _loops, .. _leaders?.Loops ?? []], probeStop.Token, clock.Now, holderLook is null ? null : [holderLook]));
                 loopTasks.Add(Task.Run(async () =>
@@ -239,7 +243,7 @@ public static class ChaosRunner
                 process.Refresh();
                 var cpuEnd = process.TotalProcessorTime;
                 cpu = new CpuResult(Math.Round((cpuEnd - cpuStart).TotalSeconds, 3), Math.Round(measuredUntil - wallStart, 3), Environment.ProcessorCount,
-                    "Process.TotalProcessorTime of the runner over the measured window: every probe, the VIP-holder and leader monitors, the wire capture and the fault calls and undos the steps make (the Docker engine's share of a docker exec is not in it; the restore after the window is counted apart)",
+                    "Process.TotalProcessorTime of the runner from the probes' start to the end of the measured window: every probe, the VIP-holder and leader monitors, the wire capture and the fault calls and undos the steps make (the Docker engine's share of a docker exec is not in it; the restore after the window is counted apart)",
                     steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null,
                     reactor is { IsCompletedSuccessfully: true, Result.Cpu: { } probeThread } ? Math.Round(probeThread.TotalSeconds, 3) : null,
                     reactor is { IsCompletedSuccessfully: true } ? reactor.Result.Nice : null);
