@@ -287,8 +287,9 @@ public class ChaosProbeTransportTests
     public async Task A_server_that_closes_after_each_answer_gets_a_new_connection_each_time()
     {
         await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n");
-        using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca);
-        // Every attempt needs a connection of its own here: a generous timeout for the handshakes of a cold test process.
+        // Every attempt needs a connection of its own here: generous timeouts (attempt and connection) for the handshakes of a
+        // cold test process (seen in CI: handshakes over 1 s while the other test classes warmed up).
+        using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), server.Ca, TimeSpan.FromSeconds(5));
         var samples = await RunAsync(probe, 5, TimeSpan.FromSeconds(5), intervalMs: 100);
         Assert.All(samples, s => Assert.True(s.Ok, s.Error));
         // No connection carried a second request (some may have been opened by attempts that timed out while warming up, and
@@ -301,7 +302,7 @@ public class ChaosProbeTransportTests
     {
         await using var server = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         await using var other = new LoopbackHttps(_ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), other.Ca);
+        using var probe = new ReadyzProbe("readyz", new Uri($"https://127.0.0.1:{server.Port}"), other.Ca, TimeSpan.FromSeconds(5));
         // A generous attempt timeout: the first handshakes of a cold test process can take a while, and this attempt must end in the TLS verdict.
         var samples = await RunAsync(probe, 2, TimeSpan.FromSeconds(5), mustSucceed: false, intervalMs: 200);
         Assert.All(samples, s => Assert.StartsWith("TLS: ", s.Error));
