@@ -166,28 +166,6 @@ public sealed class HttpsConnection : IDisposable
 
     public Socket Socket { get; }
 
-    /// <summary>
-    /// Connects and shakes hands with blocking calls on the calling thread, within <paramref name="timeout"/> (the probes
-    /// connect on their own thread instead, see <see cref="HttpsConnectionPool.Open"/>, and only shake hands on another).
-    /// </summary>
-    public static HttpsConnection Open(IPEndPoint server, SslClientAuthenticationOptions ssl, TimeSpan timeout, TimeSpan readTimeout)
-    {
-        ArgumentNullException.ThrowIfNull(server);
-        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        var socket = BeginConnect(server);
-        try
-        {
-            if (!socket.Poll((int)Math.Max(1, deadline - Environment.TickCount64) * 1000, SelectMode.SelectWrite)) throw new SocketException((int)SocketError.TimedOut);
-            if (ConnectError(socket) is { } error) throw new SocketException((int)error);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-        return Handshake(socket, ssl, TimeSpan.FromMilliseconds(Math.Max(1, deadline - Environment.TickCount64)), readTimeout);
-    }
-
     /// <summary>A non-blocking connect: the SYN is out when this returns; the socket turns writable when the connect is done either way.</summary>
     public static Socket BeginConnect(IPEndPoint server)
     {

@@ -36,13 +36,7 @@ public sealed class EtcdStatusLook : HttpsProbe
     public EtcdStatusLook(string member, System.Net.IPAddress address, LeaderSource.EtcdClientCredentials credentials, TimeSpan? connectTimeout = null)
         : base("etcd." + member, $"https://{address}:{LeaderSource.EtcdClientPort}/v3/maintenance/status", new Uri($"https://{address}:{LeaderSource.EtcdClientPort}"),
             Ca(credentials), X509Certificate2.CreateFromPem(credentials.CertificatePem, credentials.KeyPem), connectTimeout ?? TimeSpan.FromSeconds(1))
-    {
-        Member = member;
-        _request = Http1.Request("POST", "/v3/maintenance/status", Authority, null, "{}");
-    }
-
-    /// <summary>The member asked.</summary>
-    public string Member { get; }
+        => _request = Http1.Request("POST", "/v3/maintenance/status", Authority, null, "{}");
 
     private static X509Certificate2Collection Ca(LeaderSource.EtcdClientCredentials credentials)
     {

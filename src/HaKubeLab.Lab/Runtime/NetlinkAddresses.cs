@@ -17,7 +17,6 @@ internal sealed class NetlinkAddresses : IDisposable
     private readonly int _fd;
     private readonly HashSet<uint> _addresses = [];
     private readonly byte[] _buffer = new byte[64 * 1024];
-    private bool _dumpPending;
     private uint _sequence;
 
     private NetlinkAddresses(int fd) => _fd = fd;
@@ -103,18 +102,11 @@ internal sealed class NetlinkAddresses : IDisposable
             if (length < NlMsgHdrLength || length > data.Length) return;
             var type = BinaryPrimitives.ReadUInt16LittleEndian(data[4..]);
             var body = data[NlMsgHdrLength..length];
-            switch (type)
+            // Dump answers and events alike (the end of a dump, errors and other messages say nothing about addresses).
+            if (type is RtmNewAddr or RtmDelAddr && body.Length >= IfAddrMsgLength && body[0] == AfInet && LocalAddress(body[IfAddrMsgLength..]) is { } address)
             {
-                case RtmNewAddr or RtmDelAddr when body.Length >= IfAddrMsgLength && body[0] == AfInet:
-                    if (LocalAddress(body[IfAddrMsgLength..]) is { } address)
-                    {
-                        if (type == RtmNewAddr) _addresses.Add(address);
-                        else _addresses.Remove(address);
-                    }
-                    break;
-                case NlMsgDone:
-                    _dumpPending = false;
-                    break;
+                if (type == RtmNewAddr) _addresses.Add(address);
+                else _addresses.Remove(address);
             }
             data = data[Math.Min(data.Length, Align(length))..];
         }
@@ -144,7 +136,6 @@ internal sealed class NetlinkAddresses : IDisposable
     private bool RequestDump()
     {
         _addresses.Clear();
-        _dumpPending = true;
         var request = new byte[NlMsgHdrLength + IfAddrMsgLength];
         BinaryPrimitives.WriteUInt32LittleEndian(request, (uint)request.Length);
         BinaryPrimitives.WriteUInt16LittleEndian(request.AsSpan(4), RtmGetAddr);
@@ -153,9 +144,6 @@ internal sealed class NetlinkAddresses : IDisposable
         request[NlMsgHdrLength] = AfInet;
         return Send(_fd, request, (nuint)request.Length, 0) == request.Length;
     }
-
-    /// <summary>Whether the first dump is still being read (for tests: the answer so far may be partial).</summary>
-    internal bool DumpPending => _dumpPending;
 
     private static int OpenSocket()
     {
@@ -192,7 +180,6 @@ internal sealed class NetlinkAddresses : IDisposable
     private const int ENoBufs = 105;
     private const int NlMsgHdrLength = 16;
     private const int IfAddrMsgLength = 8;
-    private const ushort NlMsgDone = 3;
     private const ushort RtmNewAddr = 20;
     private const ushort RtmDelAddr = 21;
     private const ushort RtmGetAddr = 22;
