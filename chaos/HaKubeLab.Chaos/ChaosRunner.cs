@@ -246,7 +246,8 @@ public static class ChaosRunner
                     "Process.TotalProcessorTime of the runner from the probes' start to the end of the measured window: every probe, the VIP-holder and leader monitors, the wire capture and the fault calls and undos the steps make (the Docker engine's share of a docker exec is not in it; the restore after the window is counted apart)",
                     steady is { } st ? Math.Round((cpuEnd - st.Cpu).TotalSeconds, 3) : null, steady is { } st2 ? Math.Round(measuredUntil - st2.T, 3) : null,
                     reactor is { IsCompletedSuccessfully: true, Result.Cpu: { } probeThread } ? Math.Round(probeThread.TotalSeconds, 3) : null,
-                    reactor is { IsCompletedSuccessfully: true } ? reactor.Result.Nice : null);
+                    reactor is { IsCompletedSuccessfully: true } ? reactor.Result.Nice : null,
+                    _loops.Concat(_leaders?.Loops ?? []).Select(l => l.Probe).OfType<HttpsProbe>().Sum(p => p.Handshakes));
                 await _monitor.DisposeAsync().ConfigureAwait(false);
                 _leaders?.Dispose();
                 foreach (var loop in _loops) loop.Probe.Dispose();
@@ -295,9 +296,9 @@ public static class ChaosRunner
             var server = new Uri(config.Host);
             var ca = config.SslCaCerts ?? [];
             Add(new TcpConnectProbe(ProbeNames.VipApiTcp, topology.Vip, topology.Kubernetes.ApiServerPort));
-            Add(new ReadyzProbe(ProbeNames.ReadyzVip, server, ca));
+            Add(new ReadyzProbe(ProbeNames.ReadyzVip, server, ca, serverName: HttpsProbe.ApiServerTlsName));
             foreach (var node in topology.Nodes)
-                Add(new ReadyzProbe(ProbeNames.NodeReadyz(node.Name), new Uri($"https://{node.Ip}:{topology.Kubernetes.ApiServerPort}"), ca));
+                Add(new ReadyzProbe(ProbeNames.NodeReadyz(node.Name), new Uri($"https://{node.Ip}:{topology.Kubernetes.ApiServerPort}"), ca, serverName: node.Name));
             Add(new ApiWriteProbe(ProbeNames.ApiWrite, config));
             return config;
         }

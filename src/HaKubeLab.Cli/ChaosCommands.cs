@@ -177,7 +177,8 @@ internal static class ChaosCommands
         Console.WriteLine($"VIP holder: {r.VipHolder.Initial} -> {r.VipHolder.Final}; changes: {(r.VipHolder.Changes.Count == 0 ? "none" : string.Join(", ", r.VipHolder.Changes.Select(c => $"{c.From}->{c.To} at {F(c.T, "0.000")} s")))}");
         Console.WriteLine($"Runner CPU: {F(r.Cpu.ProcessCpuSeconds)} s over {F(r.Cpu.WallSeconds, "0.0")} s ({F(r.Cpu.PercentOfOneCore, "0.0")} % of one core" +
                           (r.Cpu.SteadyPercentOfOneCore is { } steady ? $"; {F(steady, "0.0")} % after start-up" : "") +
-                          (r.Cpu.ProbeThreadPercentOfOneCore is { } probes ? $"); the probe thread {F(r.Cpu.ProbeThreadCpuSeconds!.Value)} s ({F(probes, "0.0")} %{(r.Cpu.ProbeThreadNice is { } nice ? $", nice {nice}" : "")})" : ")"));
+                          (r.Cpu.ProbeThreadPercentOfOneCore is { } probes ? $"); the probe thread {F(r.Cpu.ProbeThreadCpuSeconds!.Value)} s ({F(probes, "0.0")} %{(r.Cpu.ProbeThreadNice is { } nice ? $", nice {nice}" : "")})" : ")") +
+                          (r.Cpu.TlsHandshakes is { } handshakes ? $"; {handshakes} TLS handshakes" : ""));
         if (r.Restore is { } restore) Console.WriteLine($"Lab restored: {(restore.Ok ? "yes" : "NO")} ({F(restore.Seconds, "0.0")} s{(restore.CpuSeconds is { } rc ? $"; runner CPU {F(rc)} s, not in the figure above" : "")}){(restore.Ok ? "" : ": " + restore.Detail)}");
         if (r.Error is not null) Console.WriteLine($"ERROR: {r.Error}");
         CompareTopologiesCommand.PrintLeaders(r);

@@ -15,7 +15,7 @@ public sealed class LeaseListLook : HttpsProbe
 
     public LeaseListLook(KubernetesClientConfiguration config, TimeSpan? connectTimeout = null)
         : base("leases", $"{new Uri(Kubeconfig.Checked(config).Host).Authority}{LeaderSource.LeaseListPath}", new Uri(config.Host), config.SslCaCerts ?? [],
-            Kubeconfig.ClientCertificate(config), connectTimeout ?? TimeSpan.FromSeconds(1)) =>
+            Kubeconfig.ClientCertificate(config), connectTimeout ?? TimeSpan.FromSeconds(1), ApiServerTlsName) =>
         _request = Http1.Request("GET", LeaderSource.LeaseListPath, Authority, Kubeconfig.Bearer(config), null);
 
     protected override byte[] FirstRequest() => _request;
@@ -35,7 +35,8 @@ public sealed class EtcdStatusLook : HttpsProbe
 
     public EtcdStatusLook(string member, System.Net.IPAddress address, LeaderSource.EtcdClientCredentials credentials, TimeSpan? connectTimeout = null)
         : base("etcd." + member, $"https://{address}:{LeaderSource.EtcdClientPort}/v3/maintenance/status", new Uri($"https://{address}:{LeaderSource.EtcdClientPort}"),
-            Ca(credentials), X509Certificate2.CreateFromPem(credentials.CertificatePem, credentials.KeyPem), connectTimeout ?? TimeSpan.FromSeconds(1))
+            Ca(credentials), X509Certificate2.CreateFromPem(credentials.CertificatePem, credentials.KeyPem), connectTimeout ?? TimeSpan.FromSeconds(1),
+            member)
         => _request = Http1.Request("POST", "/v3/maintenance/status", Authority, null, "{}");
 
     private static X509Certificate2Collection Ca(LeaderSource.EtcdClientCredentials credentials)

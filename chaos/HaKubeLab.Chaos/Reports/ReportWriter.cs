@@ -53,6 +53,7 @@ public static class ReportWriter
         md.AppendLine($"- Runner CPU: the runner used {F(r.Cpu.ProcessCpuSeconds, "0.00")} s CPU over {F(r.Cpu.WallSeconds, "0.0")} s = {F(r.Cpu.PercentOfOneCore, "0.0")} % of one core ({r.Cpu.Cores} cores)" +
                       (r.Cpu.SteadyPercentOfOneCore is { } steady ? $"; after start-up (from t = 5 s) {F(steady, "0.0")} %" : "") +
                       (r.Cpu.ProbeThreadPercentOfOneCore is { } probes ? $"; of it the probe thread (every probe attempt and the VIP-holder look) {F(r.Cpu.ProbeThreadCpuSeconds!.Value, "0.00")} s = {F(probes, "0.0")} %{(r.Cpu.ProbeThreadNice is { } nice ? $" (at nice {nice})" : "")}" : "") +
+                      (r.Cpu.TlsHandshakes is { } handshakes ? $"; {handshakes} TLS handshakes (each on a short-lived thread)" : "") +
                       $". {r.Cpu.Note}.");
         if (r.Restore is { } restore) md.AppendLine($"- Lab restored: **{(restore.Ok ? "yes" : "NO")}** ({F(restore.Seconds, "0.0")} s{(restore.CpuSeconds is { } rc ? $", {F(rc, "0.00")} s of the runner's CPU after the measured window" : "")}): {restore.Detail}");
         md.AppendLine();

@@ -146,8 +146,10 @@ public sealed record StepResult(int Line, string Description, double Start, doub
 /// <param name="ProbeThreadCpuSeconds">The probes' own thread (every probe attempt and the VIP-holder look) over the same window; the rest of
 /// the process is the fault calls, the restore of the lab, the leader monitor, the wire capture and start-up.</param>
 /// <param name="ProbeThreadNice">The probe thread's niceness (-10 when the runner may raise it, 0 when not).</param>
+/// <param name="TlsHandshakes">TLS handshakes the HTTPS probes and looks began over the window (each on a short-lived thread of its
+/// own, outside the probe thread's figure): a few at the start, then one per connection the servers closed or left hanging.</param>
 public sealed record CpuResult(double ProcessCpuSeconds, double WallSeconds, int Cores, string Note, double? SteadyCpuSeconds = null, double? SteadyWallSeconds = null,
-    double? ProbeThreadCpuSeconds = null, int? ProbeThreadNice = null)
+    double? ProbeThreadCpuSeconds = null, int? ProbeThreadNice = null, int? TlsHandshakes = null)
 {
     public double PercentOfOneCore => WallSeconds <= 0 ? 0 : 100 * ProcessCpuSeconds / WallSeconds;
 
