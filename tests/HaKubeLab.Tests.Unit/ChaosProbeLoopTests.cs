@@ -28,7 +28,7 @@ public class ChaosProbeLoopTests
         /// <summary>No socket: the reactor asks on every turn; a hung one never answers and meets its deadline.</summary>
         private sealed class Attempt(RecoveringService service, bool answers) : IProbeAttempt
         {
-            public System.Net.Sockets.Socket? Socket => null;
+            public System.Runtime.InteropServices.SafeHandle? Handle => null;
             public bool AwaitsWrite => false;
             public int? LocalPort => null;
             public ProbeOutcome? Advance() => answers ? ProbeOutcome.Success : null;

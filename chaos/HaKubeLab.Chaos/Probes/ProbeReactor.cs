@@ -86,7 +86,7 @@ public sealed class ProbeReactor : IDisposable
         var nextLook = new long[_looks.Count];
         var inFlightOf = new int[_loops.Count];
         var inFlight = new List<InFlight>();
-        var waits = new List<(Socket Socket, bool Write)>();
+        var waits = new List<(SafeHandle Handle, bool Write)>();
         var waitsFor = new List<InFlight?>();
         Action wake = Wake;
         using var stopping = ct.Register(Wake);
@@ -134,7 +134,7 @@ public sealed class ProbeReactor : IDisposable
                 // Attempts not waiting on a socket (a request to send, a handshake that may be done) move on now.
                 Volatile.Write(ref _woken, 0);
                 foreach (var f in inFlight)
-                    if (!f.Done && f.Attempt.Socket is null) Advance(f);
+                    if (!f.Done && f.Attempt.Handle is null) Advance(f);
 
                 // Attempts that asked to be looked at by now (a connect past its own timeout), then those past their deadline.
                 var stamp = Stopwatch.GetTimestamp();
@@ -161,7 +161,7 @@ public sealed class ProbeReactor : IDisposable
                 for (var i = 0; i < _looks.Count; i++) until = Math.Min(until, start + nextLook[i] * _looks[i].Interval.TotalSeconds);
                 waits.Clear();
                 waitsFor.Clear();
-                waits.Add((_wakeReceiver, false));
+                waits.Add((_wakeReceiver.SafeHandle, false));
                 waitsFor.Add(null);
                 stamp = Stopwatch.GetTimestamp();
                 var nowForChecks = clock.Now;
@@ -169,8 +169,8 @@ public sealed class ProbeReactor : IDisposable
                 {
                     until = Math.Min(until, f.Deadline);
                     if (f.Attempt.CheckAt is { } at) until = Math.Min(until, nowForChecks + (double)(at - stamp) / Stopwatch.Frequency);
-                    if (f.Attempt.Socket is not { } socket) continue;
-                    waits.Add((socket, f.Attempt.AwaitsWrite));
+                    if (f.Attempt.Handle is not { } handle) continue;
+                    waits.Add((handle, f.Attempt.AwaitsWrite));
                     waitsFor.Add(f);
                 }
                 // A failed connect is writable too (POLLOUT with POLLERR), a reset connection readable.
@@ -275,12 +275,12 @@ internal sealed class SocketPoller
     private readonly List<int> _ready = new(32);
 
     /// <summary>The indexes in <paramref name="sockets"/> that are ready (or failed), after at most <paramref name="timeoutSeconds"/>.</summary>
-    public List<int> Wait(List<(Socket Socket, bool Write)> sockets, double timeoutSeconds)
+    public List<int> Wait(List<(SafeHandle Handle, bool Write)> sockets, double timeoutSeconds)
     {
         _ready.Clear();
         if (_fds.Length < sockets.Count) _fds = new PollFd[sockets.Count * 2];
         for (var i = 0; i < sockets.Count; i++)
-            _fds[i] = new PollFd { Fd = (int)sockets[i].Socket.SafeHandle.DangerousGetHandle(), Events = sockets[i].Write ? PollOut : PollIn };
+            _fds[i] = new PollFd { Fd = (int)sockets[i].Handle.DangerousGetHandle(), Events = sockets[i].Write ? PollOut : PollIn };
         var seconds = Math.Floor(timeoutSeconds);
         var timeout = new TimeSpec { Seconds = (long)seconds, Nanoseconds = (long)((timeoutSeconds - seconds) * 1e9) };
         var n = PPoll(_fds, (nuint)sockets.Count, ref timeout, IntPtr.Zero);

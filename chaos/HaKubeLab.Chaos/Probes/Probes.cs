@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using k8s;
@@ -29,8 +30,8 @@ public interface IProbe : IDisposable
 /// <summary>One attempt in flight, moved on by the <see cref="ProbeReactor"/>'s thread only. Disposing it abandons it.</summary>
 public interface IProbeAttempt : IDisposable
 {
-    /// <summary>The socket whose readiness moves the attempt on; null while it waits for something else (it then calls wake) or has more to do at once.</summary>
-    Socket? Socket { get; }
+    /// <summary>The socket (its descriptor) whose readiness moves the attempt on; null while it waits for something else (it then calls wake) or has more to do at once.</summary>
+    SafeHandle? Handle { get; }
 
     /// <summary>Wait until the socket is writable (a connect in progress) rather than readable.</summary>
     bool AwaitsWrite { get; }
@@ -71,38 +72,122 @@ public sealed class TcpConnectProbe(string name, IPAddress address, int port) : 
 
     public void Dispose() { }
 
-    /// <summary>A non-blocking connect: the SYN leaves in the constructor, the reactor waits for the socket to become writable.</summary>
+    /// <summary>
+    /// A non-blocking connect: the SYN leaves in the constructor, the reactor waits for the socket to become writable; closed with
+    /// a reset (linger 0), so no TIME_WAIT piles up at 40 connects a second. Made with system calls of its own (<see cref="RawTcp"/>)
+    /// rather than a <see cref="System.Net.Sockets.Socket"/>: 25 µs of CPU a connect against 70 (measured against the VIP), most of
+    /// the difference the exception .NET throws for a connect in progress, an explicit bind and option calls.
+    /// </summary>
     private sealed class Attempt : IProbeAttempt
     {
-        private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false, LingerState = new LingerOption(true, 0) };
+        private readonly RawTcp.Handle _handle;
         private ProbeOutcome? _early;
 
         public Attempt(IPEndPoint endpoint)
         {
-            try
-            {
-                _socket.Bind(new IPEndPoint(IPAddress.Any, 0));
-                LocalPort = (_socket.LocalEndPoint as IPEndPoint)?.Port;
-                _socket.Connect(endpoint);
-                _early = ProbeOutcome.Success;
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress) { /* the SYN is out */ }
-            catch (SocketException e) { _early = new(ProbeErrors.Describe(e.SocketErrorCode)); }
+            _handle = RawTcp.Connect(endpoint, out var error);
+            if (error is { } e) _early = new(ProbeErrors.Describe(e));
+            else if (!_handle.IsInvalid) LocalPort = RawTcp.LocalPort(_handle);
         }
 
-        public Socket? Socket => _early is null ? _socket : null;
+        public SafeHandle? Handle => _early is null ? _handle : null;
         public bool AwaitsWrite => true;
         public int? LocalPort { get; }
 
         public ProbeOutcome? Advance()
         {
             if (_early is { } early) return early;
-            var error = (SocketError)(int)_socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-            return error == SocketError.Success ? ProbeOutcome.Success : new(ProbeErrors.Describe(error));
+            return RawTcp.ConnectResult(_handle) is { } error ? new(ProbeErrors.Describe(error)) : ProbeOutcome.Success;
         }
 
-        public void Dispose() => _socket.Dispose();
+        public void Dispose() => _handle.Dispose();
     }
+}
+
+/// <summary>
+/// The TCP probe's connect in plain Linux system calls: socket(2) non-blocking with a zero linger, connect(2) (the kernel picks
+/// the client port), getsockname(2) for that port, SO_ERROR for the result, close(2).
+/// </summary>
+internal static unsafe class RawTcp
+{
+    /// <summary>A socket descriptor, closed once.</summary>
+    internal sealed class Handle() : SafeHandle(-1, ownsHandle: true)
+    {
+        public Handle(int fd) : this() => SetHandle(fd);
+
+        public override bool IsInvalid => handle == -1;
+
+        protected override bool ReleaseHandle() => CloseDescriptor((int)handle) == 0;
+    }
+
+    private const int AfInet = 2, SockStream = 1, SockNonBlock = 0x800, SockCloexec = 0x80000, IpProtoTcp = 6;
+    private const int SolSocket = 1, SoError = 4, SoLinger = 13;
+    private const int EInProgress = 115;
+
+    /// <summary>Starts a connect to <paramref name="endpoint"/> (IPv4); <paramref name="error"/> says why it failed at once, else null (the SYN is out).</summary>
+    public static Handle Connect(IPEndPoint endpoint, out SocketError? error)
+    {
+        var fd = Socket(AfInet, SockStream | SockNonBlock | SockCloexec, IpProtoTcp);
+        if (fd < 0) throw new SocketException((int)FromErrno(Marshal.GetLastPInvokeError()));
+        var handle = new Handle(fd);
+        var linger = stackalloc int[2] { 1, 0 };
+        SetSockOpt(fd, SolSocket, SoLinger, linger, 8);
+        var address = stackalloc byte[16];
+        address[0] = AfInet;
+        address[2] = (byte)(endpoint.Port >> 8);
+        address[3] = (byte)endpoint.Port;
+        endpoint.Address.TryWriteBytes(new Span<byte>(address + 4, 4), out _);
+        error = ConnectNative(fd, address, 16) == 0 || Marshal.GetLastPInvokeError() == EInProgress ? null : FromErrno(Marshal.GetLastPInvokeError());
+        return handle;
+    }
+
+    /// <summary>The client port the kernel gave the connect.</summary>
+    public static int? LocalPort(Handle handle)
+    {
+        var address = stackalloc byte[16];
+        var length = 16;
+        return GetSockName((int)handle.DangerousGetHandle(), address, &length) == 0 ? (address[2] << 8) | address[3] : null;
+    }
+
+    /// <summary>How the connect ended, once the socket is writable: null when it is connected.</summary>
+    public static SocketError? ConnectResult(Handle handle)
+    {
+        int error = 0, length = 4;
+        if (GetSockOpt((int)handle.DangerousGetHandle(), SolSocket, SoError, &error, &length) != 0) error = Marshal.GetLastPInvokeError();
+        return error == 0 ? null : FromErrno(error);
+    }
+
+    /// <summary>Linux errno to the SocketError the probes' words come from.</summary>
+    internal static SocketError FromErrno(int errno) => errno switch
+    {
+        111 => SocketError.ConnectionRefused,
+        104 => SocketError.ConnectionReset,
+        113 => SocketError.HostUnreachable,
+        101 => SocketError.NetworkUnreachable,
+        110 => SocketError.TimedOut,
+        99 => SocketError.AddressNotAvailable,
+        103 => SocketError.ConnectionAborted,
+        24 or 23 => SocketError.TooManyOpenSockets,
+        _ => SocketError.SocketError,
+    };
+
+    [DllImport("libc", EntryPoint = "socket", SetLastError = true)]
+    private static extern int Socket(int domain, int type, int protocol);
+
+    [DllImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    private static extern int SetSockOpt(int fd, int level, int name, void* value, int length);
+
+    [DllImport("libc", EntryPoint = "connect", SetLastError = true)]
+    private static extern int ConnectNative(int fd, void* address, int length);
+
+    [DllImport("libc", EntryPoint = "getsockname", SetLastError = true)]
+    private static extern int GetSockName(int fd, void* address, int* length);
+
+    [DllImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
+    private static extern int GetSockOpt(int fd, int level, int name, void* value, int* length);
+
+    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static extern int CloseDescriptor(int fd);
 }
 
 /// <summary>
@@ -214,7 +299,7 @@ public abstract class HttpsProbe : IProbe
         /// Its opening's socket while that connects (wait until writable); null while the handshake runs (the handshake's end wakes
         /// the reactor) or while there is a request to send (the next <see cref="Advance"/> does it); then the connection's socket.
         /// </summary>
-        public Socket? Socket => _connection is null ? _opening?.Connecting : _toSend is null ? _connection.Socket : null;
+        public SafeHandle? Handle => (_connection is null ? _opening?.Connecting : _toSend is null ? _connection.Socket : null)?.SafeHandle;
         public bool AwaitsWrite => _connection is null;
         public long? CheckAt => _connection is null ? _opening?.ConnectDeadline : null;
         public int? LocalPort => null;
