@@ -63,7 +63,8 @@ public readonly record struct ProbeOutcome(string? Error, object? Answer = null)
 /// <summary>TCP connect to an address of the lab; success is an accepted connection, closed at once (RST, no TIME_WAIT piling up).</summary>
 public sealed class TcpConnectProbe(string name, IPAddress address, int port) : IProbe
 {
-    private readonly IPEndPoint _endpoint = new(address, port);
+    private readonly IPEndPoint _endpoint = address.AddressFamily == AddressFamily.InterNetwork ? new(address, port)
+        : throw new ArgumentException($"the TCP probe connects to IPv4 addresses (the lab's subnet is IPv4), not {address}", nameof(address));
 
     public string Name { get; } = name;
     public string Target { get; } = $"{address}:{port}";
@@ -124,7 +125,7 @@ internal static unsafe class RawTcp
     private const int SolSocket = 1, SoError = 4, SoLinger = 13;
     private const int EInProgress = 115;
 
-    /// <summary>Starts a connect to <paramref name="endpoint"/> (IPv4); <paramref name="error"/> says why it failed at once, else null (the SYN is out).</summary>
+    /// <summary>Starts a connect to <paramref name="endpoint"/> (IPv4 only); <paramref name="error"/> says why it failed at once, else null (the SYN is out).</summary>
     public static Handle Connect(IPEndPoint endpoint, out SocketError? error)
     {
         var fd = Socket(AfInet, SockStream | SockNonBlock | SockCloexec, IpProtoTcp);
