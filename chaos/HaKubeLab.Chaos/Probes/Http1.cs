@@ -226,9 +226,9 @@ public sealed class HttpsConnection : IDisposable
     /// The connected socket as a truly blocking one. A socket made non-blocking once (for the connect on the probe thread) stays
     /// non-blocking under .NET, which then runs each blocking call through its socket engine: the descriptor is registered with
     /// epoll, and every answer that arrives wakes the engine's thread and a thread-pool worker, read or not (measured with
-    /// strace: ~100 wake-ups a second with every probe at 50 ms, a sixth of the runner's CPU). A duplicate of the descriptor with
-    /// O_NONBLOCK cleared, in a Socket of its own, blocks in the kernel instead (timeouts become SO_RCVTIMEO/SO_SNDTIMEO); the
-    /// original is closed, the connection lives on in the duplicate.
+    /// strace: ~100 wake-ups a second with every probe at 50 ms, about a fifth of the runner's CPU). A duplicate of the
+    /// descriptor with O_NONBLOCK cleared, in a Socket of its own, blocks in the kernel instead (timeouts become
+    /// SO_RCVTIMEO/SO_SNDTIMEO); the original is closed, the connection lives on in the duplicate.
     /// </summary>
     private static Socket BlockingTwin(Socket connected)
     {
