@@ -185,6 +185,7 @@ public static class ChaosRunner
             RestoreResult? restore = null;
             double measuredUntil;
             CpuResult cpu;
+            ClockCheck clockCheck;
 
             _monitor = new VipHolderMonitor(docker, topology, clock, scenario.Probes.IntervalOf(ProbeNames.VipHolder));
             await using var engine = new EngineEventLog(context.Restorer.Lab, clock.StartWall.AddSeconds(-1));
@@ -239,6 +240,8 @@ public static class ChaosRunner
                 await probeStop.CancelAsync().ConfigureAwait(false);
                 try { await Task.WhenAll(loopTasks).ConfigureAwait(false); } catch (Exception) { /* loops end on cancellation */ }
                 measuredUntil = clock.Now;
+                clockCheck = new ClockCheck(Math.Round(clock.StartBracket.TotalMicroseconds, 1), Math.Round(clock.WallDrift().TotalMilliseconds, 3));
+                if (!clockCheck.Agreed) Log($"clock: {clockCheck.Describe()}");
                 _wire = wire.Stop();
                 process.Refresh();
                 var cpuEnd = process.TotalProcessorTime;
@@ -260,7 +263,7 @@ public static class ChaosRunner
                 restore = restore with { CpuSeconds = Math.Round((process.TotalProcessorTime - beforeRestore).TotalSeconds, 3) };
             }
 
-            var result = Analyse(measuredUntil, cpu, restore, interrupted);
+            var result = Analyse(measuredUntil, cpu, restore, interrupted) with { ClockCheck = clockCheck };
             var checkedResult = result with { Expectations = ExpectationChecker.Check(scenario, result) };
             RecordTelemetry(checkedResult, rootContext);
             root?.SetTag("hakubelab.passed", checkedResult.Passed);

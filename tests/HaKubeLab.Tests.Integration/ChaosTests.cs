@@ -97,7 +97,11 @@ public class ChaosTests(SeedLoadBalancerLab shared, ITestOutputHelper output)
         Assert.Equal(initial, r.VipHolder.Final);
         Assert.Empty(r.VipHolder.Changes);
         Assert.True(r.Faults[0].Prediction.DownUntilUndone);
-        Assert.StartsWith("as predicted", r.Faults[0].Verdict);
+        var kill = r.Faults[0];
+        // On failure, say what the verdict stood on: the fault time's source and the probe's attempts around it.
+        var around = string.Join(", ", vip.Samples.Where(s => Math.Abs(s.T - kill.FaultTime) < 0.3).Select(s => $"{s.T:0.0000} {(s.Ok ? "ok" : s.Error)}"));
+        Assert.True(kill.Verdict?.StartsWith("as predicted", StringComparison.Ordinal) == true,
+            $"{kill.Verdict}; fault time {kill.FaultTime:0.0000} s from {kill.FaultTimeSource}; {r.ClockCheck?.Describe()}; vip_tcp attempts within 0.3 s of it: {around}");
         Assert.True(r.Restore!.Ok, r.Restore.Detail);
     }
 

@@ -4,23 +4,66 @@ namespace HaKubeLab.Chaos.Analysis;
 
 /// <summary>
 /// The run's one clock: a monotonic <see cref="Stopwatch"/> started with the run. Every time in a
-/// result is seconds since that start; <see cref="StartWall"/> only translates for humans and traces.
+/// result is seconds since that start; <see cref="StartWall"/> translates wall-clock instants (Docker's event
+/// stamps, the capture's packet stamps, keepalived's lines) onto it, so it must be read as exactly as the start.
 /// </summary>
 public sealed class RunClock
 {
-    private readonly Stopwatch _watch = Stopwatch.StartNew();
+    private readonly TimeProvider _time;
+    private readonly long _start;
 
-    /// <summary>Wall-clock time of t = 0 (UTC), read once at the start.</summary>
-    public DateTimeOffset StartWall { get; } = DateTimeOffset.UtcNow;
+    /// <param name="time">The clocks (default: the system's monotonic and wall clocks); tests pass one that stalls.</param>
+    public RunClock(TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        var (mono, wall, bracket) = ReadPair(_time);
+        _start = mono;
+        StartWall = wall;
+        StartBracket = bracket;
+    }
+
+    /// <summary>Wall-clock time of t = 0 (UTC).</summary>
+    public DateTimeOffset StartWall { get; }
+
+    /// <summary>How long the wall-clock read at the start took (between its two monotonic reads): the mapping's uncertainty.</summary>
+    public TimeSpan StartBracket { get; }
 
     /// <summary>Seconds since the start, monotonic.</summary>
-    public double Now => _watch.Elapsed.TotalSeconds;
+    public double Now => _time.GetElapsedTime(_start).TotalSeconds;
 
     /// <summary>The wall-clock time of run time <paramref name="t"/> (for traces and reports).</summary>
     public DateTimeOffset WallAt(double t) => StartWall + TimeSpan.FromSeconds(t);
 
-    /// <summary>Run time of a wall-clock instant (e.g. a keepalived log line); only as exact as the two clocks agree.</summary>
+    /// <summary>Run time of a wall-clock instant (e.g. a keepalived log line); only as exact as the two clocks agree (see <see cref="WallDrift"/>).</summary>
     public double At(DateTimeOffset wall) => (wall - StartWall).TotalSeconds;
+
+    /// <summary>How far the wall clock has moved against the run clock since the start (a step or a slew of the system clock); zero when they agree.</summary>
+    public TimeSpan WallDrift()
+    {
+        var (mono, wall, _) = ReadPair(_time);
+        return wall - StartWall - _time.GetElapsedTime(_start, mono);
+    }
+
+    /// <summary>
+    /// A monotonic instant and the wall-clock time at it: the wall clock read between two monotonic reads, the tightest of
+    /// several tries. A single read can be off by however long the thread was held between the two clocks (descheduled
+    /// on a busy host, stopped by another thread's garbage collection: tens of milliseconds in a loaded test host), and
+    /// every wall-clock instant mapped onto the run (a fault's engine event) would be off by as much.
+    /// </summary>
+    internal static (long Mono, DateTimeOffset Wall, TimeSpan Bracket) ReadPair(TimeProvider time, int tries = 16)
+    {
+        var best = (Mono: 0L, Wall: default(DateTimeOffset), Bracket: TimeSpan.MaxValue);
+        for (var i = 0; i < tries; i++)
+        {
+            var before = time.GetTimestamp();
+            var wall = time.GetUtcNow();
+            var after = time.GetTimestamp();
+            var bracket = time.GetElapsedTime(before, after);
+            if (bracket < best.Bracket) best = (before + (after - before) / 2, wall, bracket);
+            if (i >= 2 && bracket < TimeSpan.FromMicroseconds(20)) break;
+        }
+        return best;
+    }
 }
 
 /// <summary>One probe attempt.</summary>

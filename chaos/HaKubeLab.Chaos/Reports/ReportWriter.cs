@@ -49,7 +49,8 @@ public static class ReportWriter
         if (r.Error is not null) md.AppendLine($"- Error: {r.Error}");
         md.AppendLine($"- Lab `{r.Lab.Name}`: VIP {r.Lab.Vip}:{r.Lab.LoadBalancerPort} on {r.Lab.Subnet}, Kubernetes {(r.Lab.Kubernetes ? "running" : "not running")}, profile {r.Lab.Profile}; keepalived: {r.Lab.Keepalived}{(r.Lab.RunbookSettings ? " (the runbook's settings)" : "")}");
         md.AppendLine($"- Started {r.StartedAt:yyyy-MM-dd HH:mm:ss.fff} UTC; measured for {F(r.MeasuredUntil, "0.0")} s (duration {F(r.DurationSeconds, "0.#")} s); seed {r.Seed}; scenario file `{r.ScenarioFile}`");
-        md.AppendLine($"- Clock: monotonic (Stopwatch), times are seconds since the start. **Resolution**: each probe's interval (below); an attempt that hangs until its timeout widens it to timeout + interval.");
+        md.AppendLine($"- Clock: monotonic (Stopwatch), times are seconds since the start. **Resolution**: each probe's interval (below); an attempt that hangs until its timeout widens it to timeout + interval." +
+                      (r.ClockCheck is { } clock ? $" {(clock.Agreed ? "" : "**")}{char.ToUpperInvariant(clock.Describe()[0])}{clock.Describe()[1..]}{(clock.Agreed ? "" : "**")}." : ""));
         md.AppendLine($"- Runner CPU: the runner used {F(r.Cpu.ProcessCpuSeconds, "0.00")} s CPU over {F(r.Cpu.WallSeconds, "0.0")} s = {F(r.Cpu.PercentOfOneCore, "0.0")} % of one core ({r.Cpu.Cores} cores)" +
                       (r.Cpu.SteadyPercentOfOneCore is { } steady ? $"; after start-up (from t = 5 s) {F(steady, "0.0")} %" : "") +
                       (r.Cpu.ProbeThreadPercentOfOneCore is { } probes ? $"; of it the probe thread (every probe attempt and the VIP-holder look) {F(r.Cpu.ProbeThreadCpuSeconds!.Value, "0.00")} s = {F(probes, "0.0")} %{(r.Cpu.ProbeThreadNice is { } nice ? $" (at nice {nice})" : "")}" : "") +

@@ -30,6 +30,8 @@ public sealed record RunResult
     public required IReadOnlyList<StepResult> Steps { get; init; }
     public IReadOnlyList<ExpectationResult> Expectations { get; init; } = [];
     public required CpuResult Cpu { get; init; }
+    /// <summary>How exactly wall-clock instants (engine events, the capture, keepalived's lines) map onto the run clock; null in results written before it.</summary>
+    public ClockCheck? ClockCheck { get; init; }
     /// <summary>What the lab's bridge carried (VRRP, gratuitous ARP, handshakes to the VIP) and the takeover per fault; says why when there was no capture.</summary>
     public Wire.WireResult? Wire { get; init; }
     public RestoreResult? Restore { get; init; }
@@ -52,6 +54,25 @@ public sealed record RunResult
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
+}
+
+/// <summary>How well the wall clock and the run's monotonic clock agreed: wall-clock stamps are mapped onto the run through <see cref="RunResult.StartedAt"/>.</summary>
+/// <param name="StartBracketMicroseconds">How long the start's wall-clock read took between its two monotonic reads (the mapping's uncertainty).</param>
+/// <param name="DriftMilliseconds">How far the wall clock moved against the run clock by the end of the measured window (a step or slew of the system clock).</param>
+public sealed record ClockCheck(double StartBracketMicroseconds, double DriftMilliseconds)
+{
+    /// <summary>Within a millisecond over the whole run: a mapped stamp is as good as the probes' own times.</summary>
+    public bool Agreed => Math.Abs(DriftMilliseconds) < 1 && StartBracketMicroseconds < 1000;
+
+    public string Describe()
+    {
+        var read = StartBracketMicroseconds < 1 ? "1 us" : $"{N(StartBracketMicroseconds, "0.#")} us";
+        return Agreed
+            ? $"wall-clock stamps (engine events, the capture, keepalived's lines) map onto the run clock to within {read}; the wall clock moved {N(DriftMilliseconds, "0.###")} ms against it over the run"
+            : $"the wall clock moved {N(DriftMilliseconds, "0.###")} ms against the run clock during the run (a step or slew of the system clock; start read within {read}): fault times from engine events, the wire timeline and keepalived's lines are uncertain by that much";
+    }
+
+    private static string N(double v, string format) => v.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>The lab the run went against.</summary>
