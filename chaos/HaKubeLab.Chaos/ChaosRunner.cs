@@ -168,6 +168,8 @@ public static class ChaosRunner
             public bool FromEngine => FaultTimeSource.StartsWith("Docker engine", StringComparison.Ordinal);
             /// <summary>The earliest moment the fault can have taken effect.</summary>
             public double EarliestEffect => FromEngine ? FaultTime!.Value : InjectStarted;
+            /// <summary>When the undo call started: the fault can end anywhere from here to <see cref="UndoneAt"/> (a restarted haproxy listens before Docker's start call returns to us).</summary>
+            public double? UndoStarted { get; set; }
             public double? UndoneAt { get; set; }
             public string? UndoError { get; set; }
             public bool Undone { get; set; }
@@ -419,6 +421,7 @@ public static class ChaosRunner
         {
             if (f.Undone) return;
             Log($"undo {FaultKinds.Name(f.Fault.Kind)} on {f.Fault.Node}");
+            f.UndoStarted = Math.Round(clock.Now, 6);
             try
             {
                 await f.Fault.UndoAsync(ct).ConfigureAwait(false);
@@ -589,7 +592,7 @@ public static class ChaosRunner
                     var m = SeriesMath.Failover(samples, f.FaultTime!.Value);
                     var outage = SeriesMath.Outages(samples).FirstOrDefault(o => o.Start >= f.InjectStarted && o.Start <= Math.Min(f.UndoneAt ?? measuredUntil, until));
                     figures[l.Probe.Name] = new FailoverFigure(m.Seconds is { } sec ? Math.Round(sec, 4) : null, m.Interrupted,
-                        m.FirstSuccess is { } fs && f.UndoneAt is { } u && fs >= u && m.Interrupted && f.Fault.Kind != FaultKind.NodeRestart,
+                        SeriesMath.RecoveredAfterUndo(m, f.UndoStarted, f.UndoneAt) && f.Fault.Kind != FaultKind.NodeRestart,
                         outage?.Start, outage is null ? null : Math.Round(outage.Length, 4));
                 }
                 // The holder may change while the injector's call still runs (docker kill returns after the network is torn down).
@@ -600,7 +603,7 @@ public static class ChaosRunner
                     // With the engine's timestamp the fault time is known; otherwise it lies somewhere in the call.
                     FailoverPredictor.FromFaultTime(f.Prediction, f.EarliestEffect, f.FaultTime!.Value),
                     Verdict(f, figures.GetValueOrDefault(scenario.FailoverProbe), _loops.FirstOrDefault(l => l.Probe.Name == scenario.FailoverProbe)),
-                    f.FaultTimeSource, f.CallEnded);
+                    f.FaultTimeSource, f.CallEnded, f.UndoneAt is { } done && done <= measuredUntil ? f.UndoStarted : null);
             }).ToList();
 
             var rendered = HaKubeLab.Explain.Explainer.AsRendered(topology).Keepalived;

@@ -346,7 +346,10 @@ public class ChaosProbeTransportTests
         Assert.True(connecting.Poll(5_000_000, SelectMode.SelectWrite));
         Assert.Null(HttpsConnection.ConnectError(connecting));
         var ssl = new SslClientAuthenticationOptions { TargetHost = "127.0.0.1", RemoteCertificateValidationCallback = (_, _, _, _) => true };
-        using var connection = await Task.Run(() => HttpsConnection.Handshake(connecting, ssl, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1)));
+        // Generous timeouts: this test is about the descriptor, and a loaded host's first TLS handshake in a process is slow.
+        // The blocking handshake on a thread of its own, so that it does not hold one of the pool's threads the server needs.
+        using var connection = await Task.Factory.StartNew(() => HttpsConnection.Handshake(connecting, ssl, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         Assert.Equal(0, Fcntl((int)connection.Socket.Handle, FGetFl, 0) & ONonBlock);
         Assert.True(connection.Socket.Blocking);
         // And it works: a request and its answer.

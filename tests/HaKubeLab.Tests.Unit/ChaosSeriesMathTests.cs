@@ -100,6 +100,24 @@ public class ChaosSeriesMathTests
     }
 
     [Fact]
+    public void A_service_that_answers_again_while_the_undo_call_still_runs_came_back_after_the_undo()
+    {
+        // Seen in CI: haproxy killed at 1.02 s, the undo (docker start) ran 2.95-3.05 s and haproxy answered the attempt at
+        // 3.0 s before the start call had returned to the runner: the fault ended inside the call, not after it.
+        var pattern = new string('+', 11) + new string('-', 19) + "+++";
+        var m = SeriesMath.Failover(Series(pattern, 0.1), 1.02);
+        Assert.True(SeriesMath.RecoveredAfterUndo(m, undoStarted: 2.95, undoneAt: 3.05));
+        Assert.False(SeriesMath.RecoveredAfterUndo(m, undoStarted: null, undoneAt: 3.05)); // the call's end alone: too late a line
+
+        // Back at 2.0 s while the undo came at 2.95 s: the service recovered on its own, before the undo.
+        var early = SeriesMath.Failover(Series(new string('+', 11) + new string('-', 9) + new string('+', 13), 0.1), 1.02);
+        Assert.False(SeriesMath.RecoveredAfterUndo(early, 2.95, 3.05));
+        // Never undone in the window, or never interrupted: not "after the undo" either.
+        Assert.False(SeriesMath.RecoveredAfterUndo(m, 2.95, null));
+        Assert.False(SeriesMath.RecoveredAfterUndo(SeriesMath.Failover(Series("++++++", 0.05), 0.11), 0, 0.01));
+    }
+
+    [Fact]
     public void No_success_after_the_fault_means_no_failover_time()
     {
         var m = SeriesMath.Failover(Series("++----", 0.1), 0.15);

@@ -29,14 +29,18 @@ public sealed class RunClockTests(ITestOutputHelper output)
     public void A_thread_held_between_the_two_clocks_at_the_start_does_not_shift_mapped_stamps()
     {
         var clock = new RunClock(new ScriptedTime(TimeSpan.FromMilliseconds(40)));
-        _ = clock.Now; // compiled before the measurement, not during it
-        var before = clock.Now;
-        var wall = DateTimeOffset.UtcNow;
-        var after = clock.Now;
-        var error = clock.At(wall) - (before + after) / 2;
-        output.WriteLine($"mapping error {error * 1000:0.000} ms, start read within {clock.StartBracket.TotalMicroseconds:0.0} us");
+        // The check itself reads both clocks: the tightest of a few tries, so that a busy host cannot fail it.
+        var (error, width) = (0.0, double.MaxValue);
+        for (var i = 0; i < 20; i++)
+        {
+            var before = clock.Now;
+            var wall = DateTimeOffset.UtcNow;
+            var after = clock.Now;
+            if (after - before < width) (error, width) = (clock.At(wall) - (before + after) / 2, after - before);
+        }
+        output.WriteLine($"mapping error {error * 1000:0.000} ms (checked within {width * 1e6:0.0} us), start read within {clock.StartBracket.TotalMicroseconds:0.0} us");
         // One read would put every stamp 20-40 ms early; the tightest of several reads is off by microseconds.
-        Assert.InRange(error, -0.002, 0.002);
+        Assert.InRange(error, -0.002 - width, 0.002 + width);
         Assert.True(clock.StartBracket < TimeSpan.FromMilliseconds(5), $"start bracket {clock.StartBracket.TotalMilliseconds} ms");
     }
 

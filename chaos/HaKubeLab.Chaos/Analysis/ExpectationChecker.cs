@@ -117,7 +117,8 @@ public static class ExpectationChecker
         foreach (var f in run.Faults)
         {
             var p = f.Prediction;
-            double? best = p.DownUntilUndone ? (f.UndoneAt ?? run.MeasuredUntil) - f.FaultTime : f.PredictedFailover?.MinSeconds;
+            // Down until the undo call starts at least: the fault can end inside the call.
+            double? best = p.DownUntilUndone ? (f.UndoStarted ?? f.UndoneAt ?? run.MeasuredUntil) - f.FaultTime : f.PredictedFailover?.MinSeconds;
             if (best is null) return (false, null);
             bestOutageSum += best.Value;
             bestMaxOutage = Math.Max(bestMaxOutage, best.Value);

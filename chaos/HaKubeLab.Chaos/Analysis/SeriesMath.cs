@@ -164,6 +164,17 @@ public static class SeriesMath
         return new FailoverMeasurement(faultTime, back?.T, true);
     }
 
+    /// <summary>
+    /// Whether the probe came back only once the fault was being undone: its first success after the interruption started at or
+    /// after the undo call's start. The fault ends somewhere during that call (a restarted haproxy listens before Docker's
+    /// start call has returned to the runner, all the more on a busy host), so the call's end would be too late a line.
+    /// </summary>
+    public static bool RecoveredAfterUndo(FailoverMeasurement measured, double? undoStarted, double? undoneAt)
+    {
+        ArgumentNullException.ThrowIfNull(measured);
+        return measured.Interrupted && undoneAt is { } done && measured.FirstSuccess is { } back && back >= (undoStarted ?? done);
+    }
+
     /// <summary>Seconds spent in outages within the window (open outages count to their last failed attempt).</summary>
     public static double OutageSeconds(IReadOnlyList<Outage> outages) => outages.Sum(o => o.Length);
 

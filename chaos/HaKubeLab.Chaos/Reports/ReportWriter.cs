@@ -82,12 +82,12 @@ public static class ReportWriter
         else
         {
             var viaVip = r.Probes.Where(p => p.Applicable && ProbeNames.ThroughVip.Contains(p.Name)).Select(p => p.Name).ToList();
-            md.AppendLine($"| fault | node | fault time (call took) | undone | predicted | predicted failover | VIP moved (interface, from fault time) | {string.Join(" | ", viaVip.Select(p => $"failover {p}"))} |");
+            md.AppendLine($"| fault | node | fault time (call took) | undone (call ran) | predicted | predicted failover | VIP moved (interface, from fault time) | {string.Join(" | ", viaVip.Select(p => $"failover {p}"))} |");
             md.AppendLine($"| --- | --- | --- | --- | --- | --- | --- |{string.Concat(viaVip.Select(_ => " --- |"))}");
             foreach (var f in r.Faults)
             {
                 var cells = viaVip.Select(p => f.Failover.TryGetValue(p, out var x) ? FormatFailover(x) : "-");
-                md.AppendLine($"| {f.Kind} ({f.Id}) | {f.Node} | {F(f.FaultTime, "0.000")} s ({F(f.CallSeconds, "0.00")} s) | {(f.UndoneAt is { } u ? F(u, "0.00") + " s" : "at cleanup")} | {Cell(f.Prediction.Summary)} | {(f.PredictedFailover is { } pf ? pf.ToString() : "-")} | " +
+                md.AppendLine($"| {f.Kind} ({f.Id}) | {f.Node} | {F(f.FaultTime, "0.000")} s ({F(f.CallSeconds, "0.00")} s) | {(f.UndoneAt is { } u ? (f.UndoStarted is { } us ? F(us, "0.00") + "-" : "") + F(u, "0.00") + " s" : "at cleanup")} | {Cell(f.Prediction.Summary)} | {(f.PredictedFailover is { } pf ? pf.ToString() : "-")} | " +
                               $"{(f.VipMovedAfter is { } m ? $"{F(m)} s to {f.VipMovedTo}" : "no")} | {string.Join(" | ", cells)} |");
             }
             md.AppendLine();

@@ -117,6 +117,7 @@ public sealed record VipHolderResult(
 /// <param name="InjectStarted">When the injector's call started.</param>
 /// <param name="FaultTime">When the injector's Docker or shell call returned.</param>
 /// <param name="UndoneAt">When its undo finished; null if it was never undone during the measured window (then at cleanup).</param>
+/// <param name="UndoStarted">When the undo call started: the fault ended somewhere between this and <paramref name="UndoneAt"/>.</param>
 /// <param name="Failover">Per probe through the VIP: failover time and whether the probe was interrupted at all.</param>
 /// <param name="VipMovedAfter">Fault time to the first change of the VIP holder on the interfaces, if any.</param>
 /// <param name="Verdict">Measured failover (on the scenario's failover probe) beside the prediction, allowing the probe's resolution.</param>
@@ -146,7 +147,8 @@ public sealed record FaultResult(
     TimeWindow? PredictedFailover,
     string? Verdict = null,
     string FaultTimeSource = "",
-    double? CallEnded = null)
+    double? CallEnded = null,
+    double? UndoStarted = null)
 {
     /// <summary>How long the injector's call ran (the fault took effect inside it).</summary>
     public double CallSeconds => Math.Round((CallEnded ?? FaultTime) - InjectStarted, 4);
