@@ -90,8 +90,20 @@ for i in "${!nodes[@]}"; do
         fi
       done ) &
     watcher=$!
-    x "$n" "$join --control-plane --certificate-key $key --apiserver-advertise-address ${ips[$i]} --apiserver-bind-port $api_port --node-name $n --cri-socket /run/containerd/containerd.sock --ignore-preflight-errors=ImagePull && rm -rf /root/.kube && mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config" >&2 \
-      || { kill "$watcher" 2>/dev/null; fail "kubeadm join of $n failed; see: docker exec $(c "$n") journalctl -u kubelet -n 50"; }
+    # A token refused in preflight (nothing changed on the node yet) is tried again: the VIP sent the discovery to an
+    # apiserver whose cache has not seen the token just created on the first master (one that joined moments ago).
+    tries=1
+    until out=$(x "$n" "$join --control-plane --certificate-key $key --apiserver-advertise-address ${ips[$i]} --apiserver-bind-port $api_port --node-name $n --cri-socket /run/containerd/containerd.sock --ignore-preflight-errors=ImagePull 2>&1 && rm -rf /root/.kube && mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config"); do
+      printf '%s\n' "$out" >&2
+      if [ "$tries" -lt 5 ] && grep -q 'error execution phase preflight' <<<"$out" && grep -q 'Unauthorized' <<<"$out"; then
+        tries=$((tries + 1))
+        log "kubeadm join of $n: the token was refused before the node changed anything; trying again ($tries of 5)"
+        sleep 2
+        continue
+      fi
+      kill "$watcher" 2>/dev/null || true; fail "kubeadm join of $n failed; see: docker exec $(c "$n") journalctl -u kubelet -n 50"
+    done
+    printf '%s\n' "$out" >&2
     kill "$watcher" 2>/dev/null || true
   fi
   done_phase

@@ -166,11 +166,30 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         var join = $"kubeadm join {KubeadmConfigRenderer.ControlPlaneEndpoint(topology)} --token {m.Groups[1].Value} --discovery-token-ca-cert-hash {m.Groups[2].Value} " +
                    $"--control-plane --certificate-key {key} --apiserver-advertise-address {node.Ip} --apiserver-bind-port {topology.Kubernetes.ApiServerPort} " +
                    $"--node-name {node.Name} --cri-socket /run/containerd/containerd.sock {KubeadmFlags.Join}";
-        var run = await shell.RunAsync(join + " 2>&1 && rm -rf /root/.kube && mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config", ct).ConfigureAwait(false);
-        if (!run.Succeeded)
-            throw new BootstrapException($"kubeadm join of {node.Name} failed (exit {run.ExitCode}):{Environment.NewLine}{Tail(run.Stdout, 25)}{Environment.NewLine}{await KubeletTailAsync(shell, ct).ConfigureAwait(false)}");
-        return false;
+        var tries = 0;
+        while (true)
+        {
+            tries++;
+            var run = await shell.RunAsync(join + " 2>&1 && rm -rf /root/.kube && mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config", ct).ConfigureAwait(false);
+            if (run.Succeeded) return false;
+            if (tries < JoinTries && RefusedTokenInPreflight(run.Stdout))
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
+                continue;
+            }
+            throw new BootstrapException($"kubeadm join of {node.Name} failed (exit {run.ExitCode}{(tries > 1 ? $", try {tries} of {JoinTries}" : "")}):{Environment.NewLine}{Tail(run.Stdout, 25)}{Environment.NewLine}{await KubeletTailAsync(shell, ct).ConfigureAwait(false)}");
+        }
     }
+
+    private const int JoinTries = 5;
+
+    /// <summary>
+    /// The join's discovery was refused its token before the node changed anything: the VIP's haproxy sent it to an apiserver
+    /// whose cache has not seen the token just created on the first master yet (a master that joined moments ago, on a
+    /// loaded host). Seen once in a warm <c>up</c>; the same join a moment later goes through, so it is tried again.
+    /// </summary>
+    public static bool RefusedTokenInPreflight(string joinOutput) =>
+        joinOutput.Contains("error execution phase preflight", StringComparison.Ordinal) && joinOutput.Contains("Unauthorized", StringComparison.Ordinal);
 
     private async Task<bool> InstallCniAsync(IKubernetes client, NodeSpec first, CancellationToken ct)
     {
