@@ -1,8 +1,12 @@
 using HaKubeLab.Bootstrap;
+using HaKubeLab.Runtime;
 
 namespace HaKubeLab.Tests.Unit;
 
-/// <summary>Which failed joins the bring-up tries again: only a token refused before the node changed anything.</summary>
+/// <summary>
+/// What a join does about known races: a token refused before the node changed anything is tried again; a kubelet that
+/// refused its etcd pod at start is restarted once.
+/// </summary>
 public class KubeadmJoinRetryTests
 {
     [Fact]
@@ -26,4 +30,41 @@ public class KubeadmJoinRetryTests
     [InlineData("error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR Port-6443]: Port 6443 is in use")]
     [InlineData("")]
     public void Other_failures_are_not_tried_again(string output) => Assert.False(KubeadmBootstrap.RefusedTokenInPreflight(output));
+
+    /// <summary>A node whose kubelet journal shows the refusal from the given look on; records every command.</summary>
+    private sealed class JournalNode(int refusedFromLook) : INodeShell
+    {
+        private int _looks;
+        public List<string> Commands { get; } = [];
+        public string Name => "m02";
+
+        public Task<ExecResult> RunAsync(string command, CancellationToken cancellationToken)
+        {
+            lock (Commands) Commands.Add(command);
+            var refused = command.StartsWith("journalctl", StringComparison.Ordinal) && ++_looks >= refusedFromLook;
+            return Task.FromResult(new ExecResult(command.StartsWith("journalctl", StringComparison.Ordinal) && !refused ? 1 : 0, "", ""));
+        }
+
+        public Task WriteFileAsync(string path, string content, string mode, CancellationToken cancellationToken) => Task.CompletedTask;
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_kubelet_that_refused_its_etcd_pod_is_restarted_once()
+    {
+        var node = new JournalNode(refusedFromLook: 3);
+        Assert.True(await KubeadmBootstrap.RestartKubeletIfEtcdRefusedAsync(node, TimeSpan.FromMilliseconds(1), CancellationToken.None));
+        Assert.Equal(3, node.Commands.Count(c => c.Contains(KubeadmBootstrap.EtcdAdmissionRefused, StringComparison.Ordinal)));
+        Assert.Equal(["systemctl restart kubelet"], node.Commands.Where(c => c.StartsWith("systemctl", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_join_that_ends_without_the_refusal_restarts_nothing()
+    {
+        var node = new JournalNode(refusedFromLook: int.MaxValue);
+        using var joined = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => KubeadmBootstrap.RestartKubeletIfEtcdRefusedAsync(node, TimeSpan.FromMilliseconds(5), joined.Token));
+        Assert.NotEmpty(node.Commands);
+        Assert.DoesNotContain(node.Commands, c => c.StartsWith("systemctl", StringComparison.Ordinal));
+    }
 }

@@ -26,6 +26,7 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
 
     private readonly List<(string, TimeSpan, bool)> _steps = [];
     private readonly Dictionary<string, INodeShell> _shells = [];
+    private readonly List<string> _interventions = [];
 
     /// <summary>What the lab changes against the runbook, said in the output instead of silently fixed.</summary>
     public IReadOnlyList<string> Deviations =>
@@ -39,7 +40,19 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
             : "profile recommended: controlPlaneEndpoint goes through haproxy (VIP:load-balancer port); haproxy checks /healthz over TLS; keepalived checks the API through the local haproxy.",
         $"kubeadm init {KubeadmFlags.Init}: CoreDNS is not in Debian (addon skipped); the ImagePull preflight looks for images the lab names otherwise.",
         Cni == "bridge" ? "CNI: calico cannot be fetched offline; a bridge + host-local CNI with a route per node is installed instead." : $"CNI: calico from {InitScriptRenderer.CalicoManifest} (the runbook's URL is a GitHub web page).",
+        .. Interventions,
     ];
+
+    /// <summary>What this bring-up did beyond the runbook's commands to get through a known race (a join tried again, a kubelet restarted).</summary>
+    public IReadOnlyList<string> Interventions
+    {
+        get { lock (_interventions) return [.. _interventions]; }
+    }
+
+    private void Intervened(string what)
+    {
+        lock (_interventions) _interventions.Add(what);
+    }
 
     public async Task<BootstrapResult> RunAsync(CancellationToken cancellationToken)
     {
@@ -166,20 +179,58 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         var join = $"kubeadm join {KubeadmConfigRenderer.ControlPlaneEndpoint(topology)} --token {m.Groups[1].Value} --discovery-token-ca-cert-hash {m.Groups[2].Value} " +
                    $"--control-plane --certificate-key {key} --apiserver-advertise-address {node.Ip} --apiserver-bind-port {topology.Kubernetes.ApiServerPort} " +
                    $"--node-name {node.Name} --cri-socket /run/containerd/containerd.sock {KubeadmFlags.Join}";
-        var tries = 0;
-        while (true)
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var watcher = WatchEtcdAdmissionAsync(shell, node, watching.Token);
+        try
         {
-            tries++;
-            var run = await shell.RunAsync(join + " 2>&1 && rm -rf /root/.kube && mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config", ct).ConfigureAwait(false);
-            if (run.Succeeded) return false;
-            if (tries < JoinTries && RefusedTokenInPreflight(run.Stdout))
+            var tries = 0;
+            while (true)
             {
-                await Task.Delay(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
-                continue;
+                tries++;
+                var run = await shell.RunAsync(join + " 2>&1 && rm -rf /root/.kube && mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config", ct).ConfigureAwait(false);
+                if (run.Succeeded) return false;
+                if (tries < JoinTries && RefusedTokenInPreflight(run.Stdout))
+                {
+                    Intervened($"kubeadm join of {node.Name}: the token was refused in preflight (an apiserver that had not seen it yet); tried again ({tries + 1} of {JoinTries}).");
+                    await Task.Delay(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
+                    continue;
+                }
+                throw new BootstrapException($"kubeadm join of {node.Name} failed (exit {run.ExitCode}{(tries > 1 ? $", try {tries} of {JoinTries}" : "")}):{Environment.NewLine}{Tail(run.Stdout, 25)}{Environment.NewLine}{await KubeletTailAsync(shell, ct).ConfigureAwait(false)}");
             }
-            throw new BootstrapException($"kubeadm join of {node.Name} failed (exit {run.ExitCode}{(tries > 1 ? $", try {tries} of {JoinTries}" : "")}):{Environment.NewLine}{Tail(run.Stdout, 25)}{Environment.NewLine}{await KubeletTailAsync(shell, ct).ConfigureAwait(false)}");
+        }
+        finally
+        {
+            await watching.CancelAsync().ConfigureAwait(false);
+            try { await watcher.ConfigureAwait(false); }
+            catch (OperationCanceledException) { /* the join ended first */ }
         }
     }
+
+    /// <summary>
+    /// kubelet 1.20 under load: a static pod admitted before cadvisor knows the disk's size is refused for good ("Failed to
+    /// admit pod etcd-...: ephemeral-storage"), the joining master's etcd never starts, and the two-member etcd loses quorum.
+    /// Seen at load ~30 on this machine; a kubelet restart admits the pod. Watched for during the join, as compose-bootstrap.sh does.
+    /// </summary>
+    private async Task WatchEtcdAdmissionAsync(INodeShell shell, NodeSpec node, CancellationToken ct)
+    {
+        if (await RestartKubeletIfEtcdRefusedAsync(shell, TimeSpan.FromSeconds(4), ct).ConfigureAwait(false))
+            Intervened($"kubelet on {node.Name} refused its etcd pod at start (ephemeral-storage not yet known, a kubelet 1.20 race under load): restarted the kubelet during the join.");
+    }
+
+    /// <summary>Looks at the kubelet's journal every <paramref name="every"/>; restarts the kubelet once on the refusal and returns true.</summary>
+    internal static async Task<bool> RestartKubeletIfEtcdRefusedAsync(INodeShell shell, TimeSpan every, CancellationToken ct)
+    {
+        while (true)
+        {
+            await Task.Delay(every, ct).ConfigureAwait(false);
+            var refused = await shell.RunAsync($"journalctl -u kubelet --no-pager 2>/dev/null | grep -q '{EtcdAdmissionRefused}'", ct).ConfigureAwait(false);
+            if (!refused.Succeeded) continue;
+            await shell.RunAsync("systemctl restart kubelet", ct).ConfigureAwait(false);
+            return true;
+        }
+    }
+
+    internal const string EtcdAdmissionRefused = "Failed to admit pod etcd-";
 
     private const int JoinTries = 5;
 
