@@ -201,8 +201,9 @@ public sealed partial class KubeadmBootstrap(LabTopology topology, Inventory inv
         finally
         {
             await watching.CancelAsync().ConfigureAwait(false);
+            // The watcher is a helper: the join's own outcome is what counts, not a look at the journal that failed.
             try { await watcher.ConfigureAwait(false); }
-            catch (OperationCanceledException) { /* the join ended first */ }
+            catch (Exception e) when (e is OperationCanceledException || !ct.IsCancellationRequested) { /* the join ended first, or one look failed */ }
         }
     }
 
