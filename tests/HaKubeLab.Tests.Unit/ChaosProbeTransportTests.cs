@@ -162,8 +162,8 @@ public class ChaosProbeTransportTests
             Ca = [X509CertificateLoader.LoadCertificate(created.RawData)];
             _listener.Start();
             Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-            // The server runs on threads of its own, with blocking calls: on a loaded CI host (test assemblies in parallel, a
-            // lab coming up) a starved thread pool delayed its answers past the probe's 200 ms and failed a test about the probe.
+            // The server runs on threads of its own, with blocking calls, as the probe does: on the thread pool, a pool held by
+            // other test classes running beside it delayed its answers past the probe's 200 ms and failed a test about the probe.
             _accepting = new Thread(() =>
             {
                 while (!_stop.IsCancellationRequested)

@@ -115,7 +115,7 @@ public sealed record VipHolderResult(
 
 /// <summary>One fault: when and how it was done and undone, what was predicted, what was measured.</summary>
 /// <param name="InjectStarted">When the injector's call started.</param>
-/// <param name="FaultTime">When the injector's Docker or shell call returned.</param>
+/// <param name="FaultTime">When the fault took effect: the Docker engine's event, or when the injector's call returned (see <paramref name="FaultTimeSource"/>).</param>
 /// <param name="UndoneAt">When its undo finished; null if it was never undone during the measured window (then at cleanup).</param>
 /// <param name="UndoStarted">When the undo call started: the fault ended somewhere between this and <paramref name="UndoneAt"/>.</param>
 /// <param name="Failover">Per probe through the VIP: failover time and whether the probe was interrupted at all.</param>
